@@ -1,0 +1,88 @@
+"""The pipeline's contracts: every stage's input, output, limits and error shape.
+
+All four components import this package and nothing else of the project; it imports
+nothing of theirs. Its only dependency is pydantic.
+"""
+
+from contracts.api import (
+    ClassifyBatchResponse,
+    ClassifyRequest,
+    ClassifyResponse,
+    StageResponse,
+    StageTiming,
+    Timings,
+)
+from contracts.errors import (
+    ErrorResponse,
+    ErrorType,
+    FieldError,
+    Stage,
+    describe_errors,
+    describe_validation_error,
+)
+from contracts.inference import (
+    BatchingInfo,
+    InferenceInput,
+    InferenceItem,
+    InferenceOutput,
+    ItemPrediction,
+    LabelScore,
+    ModelInfo,
+    WindowPrediction,
+)
+from contracts.limits import Limits
+from contracts.postprocess import (
+    Classification,
+    ClassificationResult,
+    PostprocessInput,
+    PostprocessItem,
+    PostprocessOutput,
+    ResultMetadata,
+    confidence_level,
+)
+from contracts.preprocess import (
+    PreprocessInput,
+    PreprocessOutput,
+    TextStats,
+    TokenizerInfo,
+    TokenWindow,
+)
+from contracts.text import ClassifiableText, validate_text
+
+__all__ = [
+    "BatchingInfo",
+    "ClassifiableText",
+    "Classification",
+    "ClassificationResult",
+    "ClassifyBatchResponse",
+    "ClassifyRequest",
+    "ClassifyResponse",
+    "ErrorResponse",
+    "ErrorType",
+    "FieldError",
+    "InferenceInput",
+    "InferenceItem",
+    "InferenceOutput",
+    "ItemPrediction",
+    "LabelScore",
+    "Limits",
+    "ModelInfo",
+    "PostprocessInput",
+    "PostprocessItem",
+    "PostprocessOutput",
+    "PreprocessInput",
+    "PreprocessOutput",
+    "ResultMetadata",
+    "Stage",
+    "StageResponse",
+    "StageTiming",
+    "TextStats",
+    "Timings",
+    "TokenWindow",
+    "TokenizerInfo",
+    "WindowPrediction",
+    "confidence_level",
+    "describe_errors",
+    "describe_validation_error",
+    "validate_text",
+]

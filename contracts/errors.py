@@ -1,0 +1,79 @@
+"""The error shape every component answers with, and how validation errors become it."""
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from contracts.limits import Limits
+
+
+class Stage(StrEnum):
+    ORCHESTRATOR = "orchestrator"
+    PREPROCESS = "preprocess"
+    INFERENCE = "inference"
+    POSTPROCESS = "postprocess"
+
+
+class ErrorType(StrEnum):
+    INVALID_INPUT = "invalid_input"  # the caller sent something wrong (HTTP 422)
+    STAGE_FAILED = "stage_failed"  # a worker's job ended FAILED or CANCELLED (HTTP 502)
+    STAGE_TIMEOUT = "stage_timeout"  # a stage did not finish within its timeout (HTTP 504)
+    STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
+    INTERNAL = "internal"  # a bug of ours; details are in the logs, never in the answer
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    error_type: ErrorType
+    stage: Stage
+    request_id: str | None = None
+    details: list[FieldError] = []
+
+
+# Errors raised by our own validators carry a complete sentence naming what is wrong;
+# pydantic's built-in ones ("Field required") need the field's name in front.
+_SELF_DESCRIBING_TYPES = frozenset(
+    {"text_empty", "text_too_short", "text_too_long", "value_error", "too_many", "empty"}
+)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "input"
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, list[FieldError]]:
+    """Summarize pydantic error entries as one user-facing message plus one entry per field."""
+    details: list[FieldError] = []
+    for err in errors:
+        message = str(err["msg"]).removeprefix("Value error, ")
+        # Pydantic puts validator names in loc; they mean nothing to a user.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        details.append(FieldError(field=_field_path(loc), message=message))
+    if not details:
+        return "Invalid input", []
+    first = details[0]
+    summary = (
+        first.message
+        if errors[0]["type"] in _SELF_DESCRIBING_TYPES
+        else f"{first.field}: {first.message}"
+    )
+    if len(details) > 1:
+        summary += f" (and {len(details) - 1} more)"
+    return summary[: Limits.MAX_ERROR_CHARS], details
+
+
+def describe_validation_error(exc: ValidationError) -> tuple[str, list[FieldError]]:
+    return describe_errors(exc.errors(include_url=False, include_input=False))

@@ -1,0 +1,42 @@
+"""The one text rule: what a classifiable text is, with the messages users see."""
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from contracts.limits import Limits
+
+# Control, format and surrogate code points are removed by cleaning, so a text made only of
+# them (and whitespace) is as empty as one made of spaces.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+
+
+def _has_visible_character(text: str) -> bool:
+    return any(
+        not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in text
+    )
+
+
+def validate_text(text: str) -> str:
+    """Return the text unchanged, or raise a pydantic error whose message is shown to users."""
+    if not _has_visible_character(text):
+        raise PydanticCustomError("text_empty", "Text cannot be empty")
+    length = len(text.strip())
+    if length < Limits.MIN_TEXT_CHARS:
+        raise PydanticCustomError(
+            "text_too_short",
+            "Text too short (minimum {minimum} characters)",
+            {"minimum": Limits.MIN_TEXT_CHARS},
+        )
+    if length > Limits.MAX_TEXT_CHARS:
+        raise PydanticCustomError(
+            "text_too_long",
+            "Text too long (maximum {maximum} characters). Got {got} characters.",
+            {"maximum": f"{Limits.MAX_TEXT_CHARS:,}", "got": f"{length:,}"},
+        )
+    return text
+
+
+ClassifiableText = Annotated[str, AfterValidator(validate_text)]

@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# Preprocess worker (CPU): cleans and tokenizes text. No torch, no transformers.
+# Build context: the repository root.
+#   docker buildx build --platform linux/amd64 -f docker/preprocess.Dockerfile \
+#     --build-arg MODEL_ID=... --build-arg MODEL_REVISION=... \
+#     --secret id=HF_TOKEN,env=HF_TOKEN -t sentiment-preprocess .
+# The image carries the model's tokenizer files and config.json only (not the weights).
+
+# --- builder: a virtualenv with exactly preprocess_worker/requirements.txt ---------------
+FROM python:3.11.17-slim-bookworm AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+COPY preprocess_worker/requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+# --- model: the tokenizer files in a Hugging Face cache ---------------------------------
+# Depends on contracts/ and the requirements only, so a worker code change does not
+# download again. HF_TOKEN is an optional build secret: mounted for this RUN only, never
+# written to a layer.
+FROM builder AS model
+ARG MODEL_ID=distilbert/distilbert-base-uncased-finetuned-sst-2-english
+ARG MODEL_REVISION=main
+ENV HF_HOME=/opt/hf-home \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    MODEL_ID=${MODEL_ID} \
+    MODEL_REVISION=${MODEL_REVISION}
+WORKDIR /build
+COPY contracts/ /build/contracts/
+RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
+    /opt/venv/bin/python -m contracts.model_source --files tokenizer \
+    && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks
+
+# --- runtime -----------------------------------------------------------------------------
+FROM python:3.11.17-slim-bookworm
+ARG MODEL_ID=distilbert/distilbert-base-uncased-finetuned-sst-2-english
+ARG MODEL_REVISION=main
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    RUNPOD_LOG_LEVEL=INFO \
+    HF_HOME=/opt/hf-home \
+    HF_HUB_OFFLINE=1 \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    MODEL_ID=${MODEL_ID} \
+    MODEL_REVISION=${MODEL_REVISION}
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=model --chown=10001:10001 /opt/hf-home /opt/hf-home
+COPY contracts/ /app/contracts/
+COPY preprocess_worker/ /app/preprocess_worker/
+WORKDIR /app/preprocess_worker
+USER 10001:10001
+CMD ["python", "-u", "handler.py"]

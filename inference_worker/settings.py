@@ -1,0 +1,23 @@
+"""Inference worker configuration, read from the environment."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.model_source import DEFAULT_MODEL_ID
+
+
+class InferenceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", protected_namespaces=())
+
+    model_id: str = DEFAULT_MODEL_ID
+    model_revision: str | None = None
+    # Windows in one forward pass, across all the jobs that arrived together.
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    # How long the first job of a batch waits for others to share its forward pass.
+    max_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Jobs one worker takes at once (Runpod's concurrency_modifier).
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    # Overlap when this worker tokenizes cleaned_text itself (the pattern's input).
+    window_overlap_tokens: int = Field(default=128, ge=0)
+    # "cuda", "cpu", ...; unset means the GPU when there is one.
+    device: str | None = None

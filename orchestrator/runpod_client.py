@@ -1,0 +1,230 @@
+"""Run one job on one Runpod endpoint over its HTTP API, hosted or local.
+
+POST {base}/runsync; if the job is not final when that returns, poll its status until it
+is or the stage's timeout passes, then cancel it. Runpod's local API server differs from
+the hosted API (status is POST there, GET hosted; no timings; no cancel): both work.
+"""
+
+import asyncio
+import json
+import logging
+import re
+import time
+from typing import Any
+
+import httpx
+
+from contracts import ErrorType, Limits, Stage, StageTiming
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
+# The hosted /runsync holds the request at most this long (its `wait` parameter, in ms).
+_MAX_RUNSYNC_WAIT_MS = 300_000
+_MIN_RUNSYNC_WAIT_MS = 1_000
+# Added to a request's timeout so the server's own wait ends before ours.
+_GRACE_S = 5.0
+_CONNECT_RETRIES = 3
+
+
+class StageError(Exception):
+    status_code = 502
+    error_type = ErrorType.STAGE_FAILED
+
+    def __init__(self, stage: Stage, message: str):
+        super().__init__(f"{stage.value} stage: {message}")
+        self.stage = stage
+        self.message = f"{stage.value} stage: {message}"
+
+
+class StageFailedError(StageError):
+    """The job ended FAILED or CANCELLED, or its output broke the contract."""
+
+
+class StageTimeoutError(StageError):
+    status_code = 504
+    error_type = ErrorType.STAGE_TIMEOUT
+
+
+class StageUnavailableError(StageError):
+    status_code = 503
+    error_type = ErrorType.STAGE_UNAVAILABLE
+
+
+def worker_message(error: Any) -> str:
+    """The worker's own message, or a neutral one when the SDK wrapped a raised exception."""
+    text = error if isinstance(error, str) else json.dumps(error)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and ("error_traceback" in parsed or "error_type" in parsed):
+        # The SDK's shape for an exception the handler did not catch: type, message,
+        # traceback, hostname. Only the exception's class name is safe to pass on.
+        match = re.search(r"'([\w.]+)'", str(parsed.get("error_type", "")))
+        name = match.group(1).rsplit(".", 1)[-1] if match else "an exception"
+        return f"the worker raised {name}"
+    if "Traceback (most recent call last)" in text:
+        return "the worker failed (details are in its logs)"
+    return text[: Limits.MAX_ERROR_CHARS]
+
+
+class StageEndpoint:
+    """One stage's Runpod endpoint, sharing the orchestrator's connection pool."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        base_url: str,
+        client: httpx.AsyncClient,
+        timeout_s: float,
+        poll_interval_s: float = 0.5,
+        api_key: str | None = None,
+    ):
+        self.stage = stage
+        self.base_url = base_url
+        self._client = client
+        self._timeout_s = timeout_s
+        self._poll_interval_s = poll_interval_s
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # Flipped on the first 405: Runpod's local API server only accepts POST there.
+        self._status_method = "GET"
+
+    async def get(self, path: str, timeout_s: float) -> httpx.Response:
+        """A plain GET on the endpoint (health checks), with the API key."""
+        return await self._client.get(
+            f"{self.base_url}{path}", headers=self._headers, timeout=timeout_s
+        )
+
+    async def run(self, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
+        """Run one job to its end; return its output and how long each part took."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + self._timeout_s
+        wait_ms = min(max(int(self._timeout_s * 1000), _MIN_RUNSYNC_WAIT_MS), _MAX_RUNSYNC_WAIT_MS)
+        body = await self._request(
+            "POST", f"/runsync?wait={wait_ms}", deadline, json={"input": job_input}
+        )
+        while body.get("status") not in FINAL_STATUSES:
+            job_id = body.get("id")
+            if not job_id:
+                raise StageUnavailableError(self.stage, "the endpoint answered without a job id")
+            if time.monotonic() >= deadline:
+                await self._cancel(job_id)
+                raise StageTimeoutError(
+                    self.stage, f"no result within {self._timeout_s:g} s (job {job_id} cancelled)"
+                )
+            await asyncio.sleep(min(self._poll_interval_s, max(deadline - time.monotonic(), 0)))
+            body = await self._status(job_id, deadline)
+        timing = StageTiming(
+            round_trip_ms=round((time.perf_counter() - started) * 1000, 3),
+            queue_ms=body.get("delayTime"),
+            execution_ms=body.get("executionTime"),
+        )
+        return self._output(body), timing
+
+    def _output(self, body: dict[str, Any]) -> Any:
+        status = body["status"]
+        if status == "COMPLETED":
+            return body.get("output")
+        if status == "FAILED":
+            raise StageFailedError(self.stage, worker_message(body.get("error", "job failed")))
+        if status == "TIMED_OUT":
+            raise StageTimeoutError(self.stage, "the job ran past the endpoint's execution timeout")
+        raise StageFailedError(self.stage, "the job was cancelled")
+
+    async def _status(self, job_id: str, deadline: float) -> dict[str, Any]:
+        path = f"/status/{job_id}"
+        try:
+            return await self._request(self._status_method, path, deadline)
+        except _MethodNotAllowedError:
+            self._status_method = "POST"
+            return await self._request("POST", path, deadline)
+
+    async def _cancel(self, job_id: str) -> None:
+        try:
+            await self._client.post(
+                f"{self.base_url}/cancel/{job_id}", headers=self._headers, timeout=_GRACE_S
+            )
+        except httpx.HTTPError:
+            log.warning("%s: could not cancel job %s", self.stage.value, job_id)
+
+    async def _request(
+        self, method: str, path: str, deadline: float, json: Any = None
+    ) -> dict[str, Any]:
+        """One API call; retries what was certainly not accepted (connection refused, 429)."""
+        delay = 0.2
+        for attempt in range(1, _CONNECT_RETRIES + 2):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
+            try:
+                response = await self._client.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    json=json,
+                    headers=self._headers,
+                    timeout=httpx.Timeout(remaining + _GRACE_S, connect=min(remaining, 10.0)),
+                )
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout) and attempt <= _CONNECT_RETRIES:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                    continue
+                raise StageTimeoutError(
+                    self.stage, f"no result within {self._timeout_s:g} s"
+                ) from None
+            except httpx.ConnectError:
+                if attempt <= _CONNECT_RETRIES:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                    continue
+                raise StageUnavailableError(
+                    self.stage, f"cannot reach the endpoint at {self.base_url}"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise StageUnavailableError(
+                    self.stage, f"the connection to {self.base_url} broke ({type(exc).__name__})"
+                ) from None
+            if response.status_code == 429 and attempt <= _CONNECT_RETRIES:
+                await asyncio.sleep(_retry_after(response, delay))
+                delay *= 2
+                continue
+            return self._json(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        code = response.status_code
+        if code == 405:
+            raise _MethodNotAllowedError()
+        if code in (401, 403):
+            raise StageUnavailableError(
+                self.stage, f"the endpoint refused the API key (HTTP {code}): check RUNPOD_API_KEY"
+            )
+        if code == 404:
+            raise StageUnavailableError(
+                self.stage,
+                f"no such endpoint (HTTP 404 from {self.base_url}): check "
+                f"{self.stage.value.upper()}_ENDPOINT",
+            )
+        if code == 429:
+            raise StageUnavailableError(self.stage, "the endpoint is rate limiting (HTTP 429)")
+        if code >= 500:
+            raise StageUnavailableError(self.stage, f"the endpoint answered HTTP {code}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if code >= 400 or not isinstance(body, dict):
+            raise StageFailedError(self.stage, f"unexpected answer from the endpoint (HTTP {code})")
+        return body
+
+
+class _MethodNotAllowedError(Exception):
+    pass
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        return min(float(response.headers.get("Retry-After", default)), 10.0)
+    except ValueError:
+        return default

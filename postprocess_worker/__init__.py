@@ -1,0 +1,1 @@
+"""Postprocess stage (CPU): aggregate window predictions and format one result per text."""

@@ -1,0 +1,44 @@
+"""Runpod entry point of the preprocess worker: parse the job, call preprocess(), return."""
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+# Runpod starts workers as `python handler.py` from the worker's folder, where the
+# repository root (home of `contracts`) is not on the import path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import runpod
+
+from contracts.model_source import TOKENIZER_FILES, ModelUnavailableError, resolve_model_dir
+from contracts.worker_result import error_result
+from preprocess_worker.pipeline import preprocess
+from preprocess_worker.settings import PreprocessSettings
+from preprocess_worker.windows import WindowTokenizer
+
+
+def load_tokenizer(settings: PreprocessSettings) -> WindowTokenizer:
+    model_dir = resolve_model_dir(settings.model_id, settings.model_revision, TOKENIZER_FILES)
+    return WindowTokenizer(
+        model_dir, settings.window_overlap_tokens, settings.max_tokens_per_window
+    )
+
+
+def make_handler(tokenizer: WindowTokenizer):
+    def handler(job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return preprocess(job.get("input"), tokenizer).model_dump()
+        except Exception as exc:
+            return error_result(exc, "preprocess")
+
+    return handler
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        tokenizer = load_tokenizer(PreprocessSettings())
+    except ModelUnavailableError as exc:
+        sys.exit(f"preprocess worker cannot start: {exc}")
+    runpod.serverless.start({"handler": make_handler(tokenizer)})

@@ -1,0 +1,1 @@
+"""Development scripts: the tiny test model, the local pipeline, benchmarks."""

@@ -1,0 +1,207 @@
+"""Start the three workers in Runpod's local API mode and the orchestrator, as real processes.
+
+Used by `make run` and by the end-to-end tests, so both exercise the same start-up path:
+each worker is `python handler.py --rp_serve_api` in its own folder, exactly as Runpod's
+local test mode documents, and the orchestrator is `python -m orchestrator`.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# (stage, folder, default port); the orchestrator's default endpoints point at these ports.
+WORKERS = [
+    ("preprocess", "preprocess_worker", 8001),
+    ("inference", "inference_worker", 8002),
+    ("postprocess", "postprocess_worker", 8003),
+]
+ORCHESTRATOR_PORT = 8888
+
+LineSink = Callable[[str, str], None]
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def print_line(name: str, line: str) -> None:
+    print(f"[{name:>12}] {line}", end="" if line.endswith("\n") else "\n", flush=True)
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    cwd: Path
+    port: int
+    ready_path: str
+    process: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+
+    def url(self, host: str) -> str:
+        return f"http://{host}:{self.port}"
+
+    def tail(self, lines: int = 30) -> str:
+        return "".join(self.output[-lines:])
+
+
+class LocalStack:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        ports: dict[str, int] | None = None,
+        host: str = "127.0.0.1",
+        sink: LineSink | None = None,
+        python: str = sys.executable,
+        ready_timeout_s: float = 180.0,
+    ):
+        ports = ports or {}
+        self.host = host
+        self._sink = sink
+        self._ready_timeout_s = ready_timeout_s
+        self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self._env.setdefault("RUNPOD_LOG_LEVEL", "INFO")
+        self.workers = [
+            Service(
+                name=stage,
+                command=[
+                    python,
+                    "handler.py",
+                    "--rp_serve_api",
+                    "--rp_api_host",
+                    host,
+                    "--rp_api_port",
+                    str(ports.get(stage, port)),
+                ],
+                cwd=REPO_ROOT / folder,
+                port=ports.get(stage, port),
+                # The local API server has no /health route; its OpenAPI page means it is up.
+                ready_path="/openapi.json",
+            )
+            for stage, folder, port in WORKERS
+        ]
+        orchestrator_port = ports.get("orchestrator", ORCHESTRATOR_PORT)
+        self.orchestrator = Service(
+            name="orchestrator",
+            command=[python, "-m", "orchestrator"],
+            cwd=REPO_ROOT,
+            port=orchestrator_port,
+            ready_path="/ping",
+        )
+        self._env.update(
+            {f"{w.name.upper()}_ENDPOINT": w.url(host) for w in self.workers}
+            | {"PORT": str(orchestrator_port), "HOST": host}
+        )
+
+    @property
+    def services(self) -> list[Service]:
+        return [*self.workers, self.orchestrator]
+
+    @property
+    def url(self) -> str:
+        return self.orchestrator.url(self.host)
+
+    def start(self) -> "LocalStack":
+        busy = [s for s in self.services if port_in_use(s.port, self.host)]
+        if busy:
+            names = ", ".join(f"{s.name} ({s.port})" for s in busy)
+            raise StartupError(f"ports already in use: {names}; is another pipeline running?")
+        try:
+            for service in self.workers:
+                self._spawn(service)
+            for service in self.workers:
+                self._wait_ready(service)
+            self._spawn(self.orchestrator)
+            self._wait_ready(self.orchestrator)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def dead(self) -> list[tuple[Service, int]]:
+        """Services whose process has exited, with their exit codes."""
+        return [
+            (s, s.process.returncode)
+            for s in self.services
+            if s.process is not None and s.process.poll() is not None
+        ]
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        running = [s for s in self.services if s.process and s.process.poll() is None]
+        for service in running:
+            service.process.terminate()
+        deadline = time.monotonic() + timeout_s
+        for service in running:
+            try:
+                service.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _spawn(self, service: Service) -> None:
+        service.process = subprocess.Popen(
+            service.command,
+            cwd=service.cwd,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        threading.Thread(target=self._pump, args=(service,), daemon=True).start()
+
+    def _pump(self, service: Service) -> None:
+        assert service.process is not None and service.process.stdout is not None
+        for line in service.process.stdout:
+            service.output.append(line)
+            if self._sink:
+                self._sink(service.name, line)
+
+    def _wait_ready(self, service: Service) -> None:
+        assert service.process is not None
+        deadline = time.monotonic() + self._ready_timeout_s
+        url = service.url(self.host) + service.ready_path
+        while time.monotonic() < deadline:
+            code = service.process.poll()
+            if code is not None:
+                raise StartupError(
+                    f"{service.name} exited with code {code} while starting:\n{service.tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        raise StartupError(
+            f"{service.name} did not answer at {url} within {self._ready_timeout_s:g} s:\n"
+            f"{service.tail()}"
+        )

