@@ -104,17 +104,21 @@ class StageEndpoint:
         body = await self._request(
             "POST", f"/runsync?wait={wait_ms}", deadline, json={"input": job_input}
         )
-        while body.get("status") not in FINAL_STATUSES:
-            job_id = body.get("id")
-            if not job_id:
-                raise StageUnavailableError(self.stage, "the endpoint answered without a job id")
-            if time.monotonic() >= deadline:
-                await self._cancel(job_id)
-                raise StageTimeoutError(
-                    self.stage, f"no result within {self._timeout_s:g} s (job {job_id} cancelled)"
-                )
-            await asyncio.sleep(min(self._poll_interval_s, max(deadline - time.monotonic(), 0)))
-            body = await self._status(job_id, deadline)
+        job_id = body.get("id")
+        try:
+            while body.get("status") not in FINAL_STATUSES:
+                if not job_id:
+                    raise StageUnavailableError(
+                        self.stage, "the endpoint answered without a job id"
+                    )
+                if time.monotonic() >= deadline:
+                    raise StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
+                await asyncio.sleep(min(self._poll_interval_s, max(deadline - time.monotonic(), 0)))
+                body = await self._status(job_id, deadline)
+        except StageTimeoutError:
+            # A job left in the queue would still run, and bill, after nobody waits for it.
+            await self._cancel(job_id)
+            raise
         timing = StageTiming(
             round_trip_ms=round((time.perf_counter() - started) * 1000, 3),
             queue_ms=body.get("delayTime"),
@@ -141,6 +145,7 @@ class StageEndpoint:
             return await self._request("POST", path, deadline)
 
     async def _cancel(self, job_id: str) -> None:
+        log.warning("%s: cancelling job %s after the stage timeout", self.stage.value, job_id)
         try:
             await self._client.post(
                 f"{self.base_url}/cancel/{job_id}", headers=self._headers, timeout=_GRACE_S

@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny random model made offline, and the real local pipeline."""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.local_stack import LocalStack, free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random DistilBERT classifier, written by the project's own script (no download)."""
+    out = tmp_path_factory.mktemp("tiny-model")
+    # A separate process, so torch never loads into tests that check it stays out.
+    subprocess.run(
+        [sys.executable, "-m", "scripts.make_tiny_model", str(out)],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def local_stack(tiny_model_dir: Path) -> Iterator[LocalStack]:
+    """The three workers in Runpod's local API mode plus the orchestrator, on free ports."""
+    ports = {name: free_port() for name in ("preprocess", "inference", "postprocess")}
+    ports["orchestrator"] = free_port()
+    stack = LocalStack(env={"MODEL_ID": str(tiny_model_dir)}, ports=ports)
+    with stack:
+        yield stack

@@ -1,0 +1,118 @@
+"""A stand-in for Runpod's hosted endpoint API, for the faults that cannot be made to happen
+locally. It speaks the hosted wire format: POST /runsync, GET /status/{id}, POST /cancel/{id},
+Bearer auth, delayTime/executionTime, and the SDK's JSON error for a raised exception.
+
+Each endpoint id picks a behaviour: http://host:port/v2/<behaviour>.
+"""
+
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+API_KEY = "rp_test_key"
+SDK_TRACEBACK_ERROR = json.dumps(
+    {
+        "error_type": "<class 'KeyError'>",
+        "error_message": "'secret-internal-detail'",
+        "error_traceback": 'Traceback (most recent call last):\n  File "/app/handler.py"...',
+        "hostname": "worker-abc",
+        "worker_id": "abc",
+        "runpod_version": "1.12.0",
+    }
+)
+
+
+class FakeRunpod:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.status_polls: dict[str, int] = defaultdict(int)
+        self.cancelled: list[str] = []
+        self._ids = itertools.count(1)
+        self.app = self._build()
+        self.url = ""
+
+    def base(self, behaviour: str) -> str:
+        return f"{self.url}/v2/{behaviour}"
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+
+        def done(job_id: str, output: Any) -> dict[str, Any]:
+            return {
+                "id": job_id,
+                "status": "COMPLETED",
+                "output": output,
+                "delayTime": 1200,
+                "executionTime": 35,
+            }
+
+        @app.post("/v2/{behaviour}/runsync")
+        async def runsync(behaviour: str, request: Request):
+            self.calls.append(("POST", f"/v2/{behaviour}/runsync"))
+            if request.headers.get("Authorization") != f"Bearer {API_KEY}":
+                return JSONResponse({"error": "Unauthorized"}, status_code=401)
+            body = await request.json()
+            job_id = f"job-{next(self._ids)}"
+            if behaviour == "echo":
+                return done(job_id, {"echo": body["input"]})
+            if behaviour == "rate-limited" and self.calls.count(("POST", request.url.path)) == 1:
+                return JSONResponse({"error": "too many"}, status_code=429)
+            if behaviour == "rate-limited":
+                return done(job_id, {"ok": True})
+            if behaviour in ("queued", "stuck"):
+                return {"id": job_id, "status": "IN_QUEUE"}
+            if behaviour == "failed":
+                return {"id": job_id, "status": "FAILED", "error": "Text cannot be empty"}
+            if behaviour == "raised":
+                return {"id": job_id, "status": "FAILED", "error": SDK_TRACEBACK_ERROR}
+            if behaviour == "timed-out":
+                return {"id": job_id, "status": "TIMED_OUT"}
+            if behaviour == "server-error":
+                return JSONResponse({"error": "boom"}, status_code=500)
+            return JSONResponse({"error": "unknown behaviour"}, status_code=404)
+
+        @app.get("/v2/{behaviour}/status/{job_id}")
+        async def status(behaviour: str, job_id: str):
+            self.status_polls[job_id] += 1
+            if behaviour == "queued" and self.status_polls[job_id] >= 2:
+                return done(job_id, {"after_polls": self.status_polls[job_id]})
+            return {"id": job_id, "status": "IN_PROGRESS"}
+
+        @app.post("/v2/{behaviour}/cancel/{job_id}")
+        async def cancel(behaviour: str, job_id: str):
+            self.cancelled.append(job_id)
+            return {"id": job_id, "status": "CANCELLED"}
+
+        @app.get("/v2/{behaviour}/health")
+        async def health(behaviour: str):
+            return {"jobs": {"inQueue": 0, "inProgress": 0}, "workers": {"idle": 1, "running": 0}}
+
+        return app
+
+
+@contextmanager
+def serve_fake_runpod(port: int) -> Iterator[FakeRunpod]:
+    fake = FakeRunpod()
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(5)

@@ -1,0 +1,271 @@
+"""Each image's requirements file, alone, is enough for its component.
+
+For each of the four images, a fresh virtualenv gets exactly what the image installs (its
+requirements.txt and nothing else, as the Dockerfile's builder stage does). Then:
+- its installed size is printed and recorded (record_property);
+- the CPU images (preprocess, postprocess, orchestrator) hold no torch, no transformers and
+  no CUDA wheels;
+- each worker runs one job in Runpod's local test mode (`python handler.py`, reading
+  ./test_input.json) with the tiny offline model, and exits 0;
+- the orchestrator's app imports without torch, transformers or tokenizers.
+
+The venvs are cached under .cache/image-venvs/<component>-<hash>, keyed by the requirements
+file and the interpreter, and built atomically (a temporary folder renamed into place), so an
+interrupted build is never reused. Only `bin/python` of a cached venv is used: venvs are not
+relocatable, and console scripts still name the temporary folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = REPO_ROOT / ".cache" / "image-venvs"
+FOLDERS = {
+    "preprocess": "preprocess_worker",
+    "inference": "inference_worker",
+    "postprocess": "postprocess_worker",
+    "orchestrator": "orchestrator",
+}
+WORKERS = ("preprocess", "inference", "postprocess")
+CPU_IMAGES = ("preprocess", "postprocess", "orchestrator")
+# Distributions that must never be in a CPU image.
+ML_DISTRIBUTIONS = ("torch", "transformers", "triton")
+STALE_TEMP_SECONDS = 3600
+INSTALL_TIMEOUT = 1800
+RUN_TIMEOUT = 300
+
+pytestmark = pytest.mark.slow
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without anything that would leak another interpreter or
+    make the Runpod SDK believe it runs on Runpod."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
+        and not key.startswith("RUNPOD_")
+    }
+    env.update(extra)
+    return env
+
+
+def venv_key(requirements: Path) -> str:
+    digest = hashlib.sha256(requirements.read_bytes())
+    digest.update(sys.version.encode())  # a new interpreter gets a new venv
+    return digest.hexdigest()[:16]
+
+
+def python_of(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def site_packages(venv: Path) -> Path:
+    (path,) = (venv / "lib").glob("python3.*/site-packages")
+    return path
+
+
+def tree_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            file = Path(root, name)
+            if not file.is_symlink():
+                total += file.stat().st_size
+    return total
+
+
+def build_venv(component: str) -> Path:
+    requirements = REPO_ROOT / FOLDERS[component] / "requirements.txt"
+    target = CACHE_DIR / f"{component}-{venv_key(requirements)}"
+    if (target / ".complete").is_file():
+        return target
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    # Leftovers of interrupted builds (old enough not to be another run's build in progress).
+    for leftover in CACHE_DIR.glob(f".tmp-{component}-*"):
+        if time.time() - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
+            shutil.rmtree(leftover, ignore_errors=True)
+    temp = CACHE_DIR / f".tmp-{component}-{uuid.uuid4().hex[:8]}"
+    try:
+        # No pip inside: the dev venv's pip installs into it (`pip --python`), so the venv
+        # holds exactly the requirements and its size is theirs alone.
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(temp)],
+            check=True,
+            env=clean_env(),
+            timeout=120,
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(python_of(temp)),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-r",
+                str(requirements),
+            ],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=INSTALL_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, (
+            f"pip install -r {requirements.relative_to(REPO_ROOT)} failed:\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+        (temp / ".complete").write_text(requirements.read_text(encoding="utf-8"))
+        try:
+            temp.rename(target)
+        except OSError:
+            # Another run put the same venv in place first: use that one.
+            if not (target / ".complete").is_file():
+                raise
+            shutil.rmtree(temp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    # Venvs of older requirements of this component are of no further use.
+    for old in CACHE_DIR.glob(f"{component}-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def image_venvs() -> dict[str, Path]:
+    """component -> its venv, built at most once a session (lazily, per component)."""
+    return {}
+
+
+@pytest.fixture
+def image_venv(request: pytest.FixtureRequest, image_venvs: dict[str, Path]):
+    def get(component: str) -> Path:
+        if component not in image_venvs:
+            image_venvs[component] = build_venv(component)
+        return image_venvs[component]
+
+    return get
+
+
+def installed_distributions(venv: Path) -> set[str]:
+    script = (
+        "import importlib.metadata as m\n"
+        "print('\\n'.join(sorted({d.metadata['Name'].lower().replace('_', '-')"
+        " for d in m.distributions()})))"
+    )
+    result = subprocess.run(
+        [str(python_of(venv)), "-c", script],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=True,
+    )
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize("component", list(FOLDERS))
+def test_image_venv_size(
+    component: str,
+    image_venv,
+    record_property,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    started = time.monotonic()
+    venv = image_venv(component)
+    seconds = time.monotonic() - started
+    size_mb = tree_size(site_packages(venv)) / 1e6
+    distributions = installed_distributions(venv)
+    record_property("site_packages_mb", round(size_mb, 1))
+    record_property("distributions", len(distributions))
+    with capsys.disabled():  # printed with or without -s
+        print(
+            f"\n[image venv] {component}: {size_mb:,.1f} MB in site-packages, "
+            f"{len(distributions)} distributions ({venv.relative_to(REPO_ROOT)}, "
+            f"ready in {seconds:.1f} s)"
+        )
+    assert size_mb > 0
+
+
+@pytest.mark.parametrize("component", CPU_IMAGES)
+def test_cpu_image_has_no_ml_libraries(component: str, image_venv) -> None:
+    venv = image_venv(component)
+    distributions = installed_distributions(venv)
+    forbidden = {d for d in distributions if d in ML_DISTRIBUTIONS or d.startswith("nvidia-")}
+    assert not forbidden, f"{component} image would install {sorted(forbidden)}"
+    if component == "orchestrator":
+        assert not {"tokenizers", "huggingface-hub"} & distributions
+    # And not importable either (no stray copy on the path).
+    result = subprocess.run(
+        [
+            str(python_of(venv)),
+            "-c",
+            "import importlib.util, sys; "
+            "sys.exit(any(importlib.util.find_spec(m) for m in ('torch', 'transformers')))",
+        ],
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"torch or transformers importable in the {component} venv"
+
+
+@pytest.mark.parametrize("component", WORKERS)
+def test_worker_runs_its_test_input_in_local_test_mode(
+    component: str, image_venv, tiny_model_dir: Path
+) -> None:
+    venv = image_venv(component)
+    worker_dir = REPO_ROOT / FOLDERS[component]
+    assert (worker_dir / "test_input.json").is_file()
+    result = subprocess.run(
+        [str(python_of(venv)), "handler.py"],
+        cwd=worker_dir,
+        env=clean_env(
+            MODEL_ID=str(tiny_model_dir),
+            RUNPOD_LOG_LEVEL="INFO",
+            HF_HUB_OFFLINE="1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{component} handler.py exited {result.returncode}:\n{output}"
+
+
+def test_orchestrator_app_imports_without_ml_libraries(image_venv) -> None:
+    venv = image_venv("orchestrator")
+    script = (
+        "import sys\n"
+        "import orchestrator.app\n"
+        "loaded = sorted(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules)\n"
+        "sys.exit(f'loaded {loaded}' if loaded else 0)\n"
+    )
+    result = subprocess.run(
+        [str(python_of(venv)), "-c", script],
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

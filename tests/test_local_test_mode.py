@@ -1,0 +1,70 @@
+"""Each worker's handler runs unchanged in Runpod's local test mode (`python handler.py`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKERS = ["preprocess_worker", "inference_worker", "postprocess_worker"]
+
+
+def run_handler(worker: str, model_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MODEL_ID": str(model_dir), "RUNPOD_LOG_LEVEL": "INFO"}
+    return subprocess.run(
+        [sys.executable, "handler.py", *args],
+        cwd=REPO_ROOT / worker,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_test_input_json_passes(worker, tiny_model_dir):
+    assert json.loads((REPO_ROOT / worker / "test_input.json").read_text())["input"]
+    result = run_handler(worker, tiny_model_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed successfully" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("worker", "job_input", "message"),
+    [
+        ("preprocess_worker", {"text": "  "}, "Text cannot be empty"),
+        ("inference_worker", {"cleaned_text": "", "word_count": 0}, "Cleaned text cannot be empty"),
+        (
+            "postprocess_worker",
+            {"predictions": [{"label": "A", "confidence": 2}]},
+            "Confidence must be between 0.0 and 1.0",
+        ),
+    ],
+)
+def test_bad_input_fails_the_job_with_its_message_and_no_traceback(
+    worker, job_input, message, tiny_model_dir
+):
+    result = run_handler(worker, tiny_model_dir, "--test_input", json.dumps({"input": job_input}))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert f"failed with error: {message}" in output
+    assert "Traceback" not in output
+
+
+def test_a_missing_model_stops_the_worker_with_a_clear_message(tmp_path):
+    env = {**os.environ, "MODEL_ID": "no-such-org/no-such-model", "HF_HUB_OFFLINE": "1"}
+    env["HF_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "handler.py"],
+        cwd=REPO_ROOT / "preprocess_worker",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "preprocess worker cannot start: Model 'no-such-org/no-such-model'" in result.stderr
+    assert "Traceback" not in result.stderr
