@@ -83,6 +83,8 @@ class InferenceInput(BaseModel):
     @classmethod
     def _wrap_single_item(cls, data: Any) -> Any:
         if isinstance(data, dict) and "items" not in data:
+            # Validated alone first, so errors name the sender's fields, not "items[0]".
+            InferenceItem.model_validate(data)
             return {"items": [data]}
         return data
 

@@ -51,6 +51,8 @@ class PostprocessInput(BaseModel):
         if isinstance(data, dict) and "items" not in data:
             model_info = data.get("model_info")
             item = {k: v for k, v in data.items() if k != "model_info"}
+            # Validated alone first, so errors name the sender's fields, not "items[0]".
+            PostprocessItem.model_validate(item)
             return {"items": [item], "model_info": model_info}
         return data
 

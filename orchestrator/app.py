@@ -39,6 +39,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
     for code, description in {
+        413: "The request body is larger than MAX_REQUEST_BYTES",
         422: "Invalid input: the message names what is wrong",
         502: "A stage's job failed: the message names the stage and carries the worker's message",
         503: "A stage's endpoint cannot be reached",
@@ -71,6 +72,13 @@ def _error_response(
     return JSONResponse(
         body.model_dump(mode="json"), status_code=status, headers={"X-Request-ID": request_id}
     )
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("Content-Length", "0"))
+    except ValueError:
+        return 0
 
 
 def _server_timing(timings: Timings) -> str:
@@ -126,7 +134,16 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         sent = request.headers.get("X-Request-ID", "")
         request.state.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
         started = time.perf_counter()
-        response = await call_next(request)
+        if _declared_length(request) > settings.max_request_bytes:
+            response = _error_response(
+                request,
+                413,
+                f"Request body too large (maximum {settings.max_request_bytes:,} bytes)",
+                ErrorType.INVALID_INPUT,
+                Stage.ORCHESTRATOR,
+            )
+        else:
+            response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         # One line per request: never the body, which holds user text.
         log.info(

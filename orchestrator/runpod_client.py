@@ -24,7 +24,7 @@ _MAX_RUNSYNC_WAIT_MS = 300_000
 _MIN_RUNSYNC_WAIT_MS = 1_000
 # Added to a request's timeout so the server's own wait ends before ours.
 _GRACE_S = 5.0
-_CONNECT_RETRIES = 3
+_RETRIES = 3
 
 
 class StageError(Exception):
@@ -139,10 +139,10 @@ class StageEndpoint:
     async def _status(self, job_id: str, deadline: float) -> dict[str, Any]:
         path = f"/status/{job_id}"
         try:
-            return await self._request(self._status_method, path, deadline)
+            return await self._request(self._status_method, path, deadline, idempotent=True)
         except _MethodNotAllowedError:
             self._status_method = "POST"
-            return await self._request("POST", path, deadline)
+            return await self._request("POST", path, deadline, idempotent=True)
 
     async def _cancel(self, job_id: str) -> None:
         log.warning("%s: cancelling job %s after the stage timeout", self.stage.value, job_id)
@@ -154,11 +154,13 @@ class StageEndpoint:
             log.warning("%s: could not cancel job %s", self.stage.value, job_id)
 
     async def _request(
-        self, method: str, path: str, deadline: float, json: Any = None
+        self, method: str, path: str, deadline: float, json: Any = None, idempotent: bool = False
     ) -> dict[str, Any]:
-        """One API call; retries what was certainly not accepted (connection refused, 429)."""
+        """One API call. Retries what was certainly not accepted (a refused connection, 429)
+        and, for idempotent calls such as status polls, any passing fault."""
         delay = 0.2
-        for attempt in range(1, _CONNECT_RETRIES + 2):
+        for attempt in range(1, _RETRIES + 2):
+            may_retry = attempt <= _RETRIES
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
@@ -170,29 +172,27 @@ class StageEndpoint:
                     headers=self._headers,
                     timeout=httpx.Timeout(remaining + _GRACE_S, connect=min(remaining, 10.0)),
                 )
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout) and attempt <= _CONNECT_RETRIES:
-                    await asyncio.sleep(delay)
-                    delay *= 2
-                    continue
-                raise StageTimeoutError(
-                    self.stage, f"no result within {self._timeout_s:g} s"
-                ) from None
-            except httpx.ConnectError:
-                if attempt <= _CONNECT_RETRIES:
-                    await asyncio.sleep(delay)
-                    delay *= 2
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if may_retry:
+                    delay = await _backoff(delay, deadline)
                     continue
                 raise StageUnavailableError(
                     self.stage, f"cannot reach the endpoint at {self.base_url}"
                 ) from None
+            except httpx.TimeoutException:
+                raise StageTimeoutError(
+                    self.stage, f"no result within {self._timeout_s:g} s"
+                ) from None
             except httpx.HTTPError as exc:
+                if idempotent and may_retry:
+                    delay = await _backoff(delay, deadline)
+                    continue
                 raise StageUnavailableError(
                     self.stage, f"the connection to {self.base_url} broke ({type(exc).__name__})"
                 ) from None
-            if response.status_code == 429 and attempt <= _CONNECT_RETRIES:
-                await asyncio.sleep(_retry_after(response, delay))
-                delay *= 2
+            code = response.status_code
+            if may_retry and (code == 429 or (idempotent and code >= 500)):
+                delay = await _backoff(_retry_after(response, delay), deadline)
                 continue
             return self._json(response)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -226,6 +226,12 @@ class StageEndpoint:
 
 class _MethodNotAllowedError(Exception):
     pass
+
+
+async def _backoff(delay: float, deadline: float) -> float:
+    """Sleep `delay` (never past the deadline) and return the next, doubled, delay."""
+    await asyncio.sleep(max(min(delay, deadline - time.monotonic()), 0))
+    return delay * 2
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:

@@ -30,6 +30,8 @@ class OrchestratorSettings(BaseSettings):
     # How often a job that /runsync did not finish is polled.
     poll_interval_s: float = Field(default=0.5, gt=0)
     max_batch_texts: int = Field(default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1)
+    # Larger bodies are refused before they are read: Runpod's own /runsync limit.
+    max_request_bytes: int = Field(default=20_000_000, ge=1_000)
     # One connection pool for all three endpoints.
     max_connections: int = Field(default=100, ge=1)
     host: str = "0.0.0.0"

@@ -62,7 +62,12 @@ def main() -> int:
             dead = stack.dead()
             if dead:
                 for service, code in dead:
-                    print(f"error: {service.name} exited with code {code}", file=sys.stderr)
+                    how = (
+                        f"was killed by {signal.Signals(-code).name}"
+                        if code < 0
+                        else (f"exited with code {code}")
+                    )
+                    print(f"error: the {service.name} process {how}", file=sys.stderr)
                 print("stopping the others", file=sys.stderr)
                 return 1
             time.sleep(0.5)

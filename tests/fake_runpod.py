@@ -68,7 +68,7 @@ class FakeRunpod:
                 return JSONResponse({"error": "too many"}, status_code=429)
             if behaviour == "rate-limited":
                 return done(job_id, {"ok": True})
-            if behaviour in ("queued", "stuck"):
+            if behaviour in ("queued", "stuck", "flaky-status", "local-status"):
                 return {"id": job_id, "status": "IN_QUEUE"}
             if behaviour == "failed":
                 return {"id": job_id, "status": "FAILED", "error": "Text cannot be empty"}
@@ -82,10 +82,20 @@ class FakeRunpod:
 
         @app.get("/v2/{behaviour}/status/{job_id}")
         async def status(behaviour: str, job_id: str):
+            if behaviour == "local-status":  # Runpod's local API server: POST only
+                return JSONResponse({"detail": "Method Not Allowed"}, status_code=405)
             self.status_polls[job_id] += 1
+            if behaviour == "flaky-status" and self.status_polls[job_id] == 1:
+                return JSONResponse({"error": "bad gateway"}, status_code=502)
+            if behaviour == "flaky-status":
+                return done(job_id, {"after_polls": self.status_polls[job_id]})
             if behaviour == "queued" and self.status_polls[job_id] >= 2:
                 return done(job_id, {"after_polls": self.status_polls[job_id]})
             return {"id": job_id, "status": "IN_PROGRESS"}
+
+        @app.post("/v2/{behaviour}/status/{job_id}")
+        async def local_status(behaviour: str, job_id: str):
+            return done(job_id, {"polled_with": "POST"})
 
         @app.post("/v2/{behaviour}/cancel/{job_id}")
         async def cancel(behaviour: str, job_id: str):

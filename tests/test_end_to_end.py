@@ -145,7 +145,7 @@ def test_a_batch_answers_in_input_order_with_one_inference_job(client):
         (
             "/gpu/inference",
             {"cleaned_text": "fine", "word_count": -1},
-            "items[0].word_count: Input should be greater than or equal to 0",
+            "word_count: Input should be greater than or equal to 0",
         ),
         (
             "/cpu/postprocess",
@@ -155,8 +155,7 @@ def test_a_batch_answers_in_input_order_with_one_inference_job(client):
         (
             "/cpu/postprocess",
             {"predictions": ["string"]},
-            "items[0].predictions[0]: Input should be a valid dictionary or object to extract "
-            "fields from",
+            "predictions[0]: Input should be a valid dictionary or object to extract fields from",
         ),
     ],
 )

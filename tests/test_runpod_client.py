@@ -54,6 +54,16 @@ def test_a_job_not_final_after_runsync_is_polled_with_get(fake):
     assert output == {"after_polls": 2}
 
 
+def test_a_passing_fault_while_polling_is_retried(fake):
+    output, _ = run_job(fake.base("flaky-status"))
+    assert output == {"after_polls": 2}
+
+
+def test_status_falls_back_to_post_for_runpods_local_api_server(fake):
+    output, _ = run_job(fake.base("local-status"))
+    assert output == {"polled_with": "POST"}
+
+
 def test_a_stuck_job_times_out_and_is_cancelled(fake):
     with pytest.raises(StageTimeoutError, match=r"no result within 0\.3 s"):
         run_job(fake.base("stuck"), timeout_s=0.3)
@@ -174,3 +184,11 @@ def test_the_api_key_never_reaches_a_response(orchestrator_with):
     with orchestrator_with(preprocess="failed") as client:
         response = client.post("/classify", json={"text": "A fine day."})
     assert API_KEY not in response.text
+
+
+def test_an_oversized_body_is_refused_before_it_is_read():
+    settings = OrchestratorSettings(max_request_bytes=1_000)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/classify", json={"text": "x" * 2_000})
+    assert response.status_code == 413
+    assert response.json()["error"] == "Request body too large (maximum 1,000 bytes)"
