@@ -4,53 +4,82 @@ MODEL_ID and MODEL_REVISION name the model for every stage, so the preprocess wo
 tokenizer and the inference worker's model are always the same snapshot. Lookup order:
 a local directory; the default Hugging Face cache (where images bake the model); a mounted
 Runpod network volume's cache; and only then a download (never when HF_HUB_OFFLINE=1).
-
-Run as `python -m contracts.model_source --files tokenizer|all` to fill the cache at build time.
+A candidate that lacks a file the stage needs is skipped, not half-used.
 """
 
-import argparse
 import hashlib
+import json
 import os
 from pathlib import Path
 
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 RUNPOD_VOLUME_CACHE = Path("/runpod-volume/huggingface-cache/hub")
 
-# What the CPU preprocess stage needs: the tokenizer, and config.json for the model's
-# maximum sequence length. No weights.
+# Every file a tokenizer may be described by: tokenizer.json, or the "slow" files a
+# tokenizer.json is converted from (see scripts/prepare_model.py); config.json holds the
+# model's maximum sequence length. No weights.
 TOKENIZER_FILES = [
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
+    "added_tokens.json",
     "config.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "*.model",
 ]
 # Everything the inference stage loads; other weight formats (TF, ONNX, ...) are skipped.
-MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.safetensors.index.json", "vocab.txt"]
+MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.safetensors.index.json"]
+
+# What each stage cannot start without: at least one file matching each pattern.
+PREPROCESS_REQUIRES = ["tokenizer.json"]
+INFERENCE_REQUIRES = ["config.json", "*.safetensors"]
 
 
 class ModelUnavailableError(RuntimeError):
-    """The model is in no local cache and could not be downloaded."""
+    """The model's files are in no local cache and could not be downloaded."""
 
 
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def resolve_model_dir(model_id: str, revision: str | None, files: list[str]) -> Path:
-    """Return a local directory holding `files` of the model, downloading only as a last resort."""
+def missing_files(model_dir: Path, required: list[str]) -> list[str]:
+    return [pattern for pattern in required if not any(model_dir.glob(pattern))]
+
+
+def resolve_model_dir(
+    model_id: str, revision: str | None, files: list[str], required: list[str]
+) -> Path:
+    """Return a local directory holding the model's `files`, downloading only as a last resort.
+
+    Raises ModelUnavailableError, naming what is missing, when no candidate has `required`.
+    """
+    name = f"{model_id!r} (revision {revision or 'main'})"
     local = Path(model_id).expanduser()
     if local.is_dir():
+        if missing := missing_files(local, required):
+            raise ModelUnavailableError(f"Directory {local} lacks {', '.join(missing)}")
         return local.resolve()
 
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(model_id)
+    except HFValidationError:
+        raise ModelUnavailableError(
+            f"MODEL_ID {model_id!r} is neither a directory nor a Hugging Face model id"
+        ) from None
 
     caches: list[Path | None] = [None]  # None: the default cache (HF_HOME / HF_HUB_CACHE)
     if RUNPOD_VOLUME_CACHE.is_dir():
         caches.append(RUNPOD_VOLUME_CACHE)
     for cache in caches:
         try:
-            return Path(
+            path = Path(
                 snapshot_download(
                     model_id,
                     revision=revision,
@@ -61,39 +90,38 @@ def resolve_model_dir(model_id: str, revision: str | None, files: list[str]) -> 
             )
         except (LocalEntryNotFoundError, FileNotFoundError):
             continue
-    where = "the local caches"
+        if not missing_files(path, required):
+            return path
     if _offline():
         raise ModelUnavailableError(
-            f"Model {model_id!r} (revision {revision or 'main'}) is not in {where} and "
-            "HF_HUB_OFFLINE=1 forbids a download. Bake it into the image or set MODEL_ID "
-            "to a local directory."
+            f"Model {name} is not in the local caches and HF_HUB_OFFLINE=1 forbids a "
+            "download. Bake it into the image or set MODEL_ID to a local directory."
         )
     try:
-        return Path(snapshot_download(model_id, revision=revision, allow_patterns=files))
+        path = Path(snapshot_download(model_id, revision=revision, allow_patterns=files))
     except Exception as exc:  # network, auth, unknown repo: all mean "cannot have it"
         raise ModelUnavailableError(
-            f"Model {model_id!r} (revision {revision or 'main'}) is not in {where} and "
-            f"could not be downloaded ({type(exc).__name__}). Check MODEL_ID, MODEL_REVISION "
-            "and network access, or set MODEL_ID to a local directory."
+            f"Model {name} is not in the local caches and could not be downloaded "
+            f"({type(exc).__name__}). Check MODEL_ID, MODEL_REVISION and network access, "
+            "or set MODEL_ID to a local directory."
         ) from None
+    if missing := missing_files(path, required):
+        raise ModelUnavailableError(
+            f"Model {name} has no {', '.join(missing)}. For a tokenizer.json, run "
+            "`python -m scripts.prepare_model` once (image builds do)."
+        )
+    return path
 
 
-def tokenizer_fingerprint(model_dir: Path) -> str:
-    """Identify the exact tokenizer.json, so ids made by one tokenizer never reach another model."""
-    digest = hashlib.sha256((model_dir / "tokenizer.json").read_bytes()).hexdigest()
-    return f"sha256:{digest[:16]}"
+def tokenizer_fingerprint(tokenizer_json: str) -> str:
+    """Identify a tokenizer by what it does, so ids made by one never reach another model.
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", choices=["tokenizer", "all"], required=True)
-    args = parser.parse_args()
-    model_id = os.environ.get("MODEL_ID") or DEFAULT_MODEL_ID
-    revision = os.environ.get("MODEL_REVISION") or None
-    files = TOKENIZER_FILES if args.files == "tokenizer" else MODEL_FILES
-    path = resolve_model_dir(model_id, revision, files)
-    print(f"{model_id} ({revision or 'main'}): {path}")
-
-
-if __name__ == "__main__":
-    main()
+    `tokenizer_json` is a tokenizers-library serialization (tokenizer.json, or
+    `Tokenizer.to_str()`). Truncation and padding settings are run-time choices, not the
+    tokenizer, so they are left out; keys are sorted so formatting does not matter.
+    """
+    spec = json.loads(tokenizer_json)
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    canonical = json.dumps(spec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"

@@ -46,8 +46,9 @@ ENV HF_HOME=/opt/hf-home \
     MODEL_REVISION=${MODEL_REVISION}
 WORKDIR /build
 COPY contracts/ /build/contracts/
+COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
-    /opt/venv/bin/python -m contracts.model_source --files all \
+    /opt/venv/bin/python -m scripts.prepare_model --files all \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks
 
 # --- runtime -----------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 #   docker buildx build --platform linux/amd64 -f docker/preprocess.Dockerfile \
 #     --build-arg MODEL_ID=... --build-arg MODEL_REVISION=... \
 #     --secret id=HF_TOKEN,env=HF_TOKEN -t sentiment-preprocess .
-# The image carries the model's tokenizer files and config.json only (not the weights).
+# The image carries the model's tokenizer files and config.json only (not the weights),
+# with a tokenizer.json converted at build time when the model ships none.
 
 # --- builder: a virtualenv with exactly preprocess_worker/requirements.txt ---------------
 FROM python:3.11.17-slim-bookworm AS builder
@@ -27,9 +28,14 @@ ENV HF_HOME=/opt/hf-home \
     MODEL_ID=${MODEL_ID} \
     MODEL_REVISION=${MODEL_REVISION}
 WORKDIR /build
+# transformers only in this throwaway stage: it converts a model that ships no
+# tokenizer.json (the default does not) the same way the inference worker loads it.
+COPY scripts/prepare_model_requirements.txt /tmp/prepare_model_requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/prepare_model_requirements.txt
 COPY contracts/ /build/contracts/
+COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
-    /opt/venv/bin/python -m contracts.model_source --files tokenizer \
+    /opt/venv/bin/python -m scripts.prepare_model --files tokenizer \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks
 
 # --- runtime -----------------------------------------------------------------------------

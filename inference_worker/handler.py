@@ -15,7 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import runpod
 
-from contracts.model_source import MODEL_FILES, ModelUnavailableError, resolve_model_dir
+from contracts.model_source import (
+    INFERENCE_REQUIRES,
+    MODEL_FILES,
+    ModelUnavailableError,
+    resolve_model_dir,
+)
 from contracts.worker_result import error_result
 from inference_worker.batcher import WindowBatcher
 from inference_worker.engine import infer
@@ -24,7 +29,9 @@ from inference_worker.settings import InferenceSettings
 
 
 def load_classifier(settings: InferenceSettings) -> Classifier:
-    model_dir = resolve_model_dir(settings.model_id, settings.model_revision, MODEL_FILES)
+    model_dir = resolve_model_dir(
+        settings.model_id, settings.model_revision, MODEL_FILES, INFERENCE_REQUIRES
+    )
     return Classifier(model_dir, settings.model_id, settings.model_revision, settings.device)
 
 

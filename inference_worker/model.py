@@ -44,7 +44,9 @@ class Classifier:
         self.multi_label = (
             config.problem_type == "multi_label_classification" or config.num_labels == 1
         )
-        self.fingerprint = tokenizer_fingerprint(model_dir)
+        # From the loaded tokenizer, not a file: a model that ships only vocab.txt is
+        # converted here the same way scripts/prepare_model.py converted it for preprocess.
+        self.fingerprint = tokenizer_fingerprint(self.tokenizer.backend_tokenizer.to_str())
         self.info = ModelInfo(
             model_id=model_id,
             revision=revision,

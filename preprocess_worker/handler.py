@@ -11,7 +11,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import runpod
 
-from contracts.model_source import TOKENIZER_FILES, ModelUnavailableError, resolve_model_dir
+from contracts.model_source import (
+    PREPROCESS_REQUIRES,
+    TOKENIZER_FILES,
+    ModelUnavailableError,
+    resolve_model_dir,
+)
 from contracts.worker_result import error_result
 from preprocess_worker.pipeline import preprocess
 from preprocess_worker.settings import PreprocessSettings
@@ -19,7 +24,9 @@ from preprocess_worker.windows import WindowTokenizer
 
 
 def load_tokenizer(settings: PreprocessSettings) -> WindowTokenizer:
-    model_dir = resolve_model_dir(settings.model_id, settings.model_revision, TOKENIZER_FILES)
+    model_dir = resolve_model_dir(
+        settings.model_id, settings.model_revision, TOKENIZER_FILES, PREPROCESS_REQUIRES
+    )
     return WindowTokenizer(
         model_dir, settings.window_overlap_tokens, settings.max_tokens_per_window
     )

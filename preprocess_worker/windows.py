@@ -35,8 +35,8 @@ class WindowTokenizer:
 
     def __init__(self, model_dir: Path, overlap_tokens: int, max_length: int | None = None):
         self.max_length = min(max_length or _NO_LIMIT, _model_max_length(model_dir))
-        self.fingerprint = tokenizer_fingerprint(model_dir)
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.fingerprint = tokenizer_fingerprint(self._tokenizer.to_str())
         content_tokens = self.max_length - self._tokenizer.num_special_tokens_to_add(False)
         if content_tokens < 2:
             raise ValueError(f"max length {self.max_length} leaves no room for text")

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from scripts.local_stack import REPO_ROOT, LocalStack, free_port
+from scripts.prepare_model import prepare
 
 TINY_MODEL = REPO_ROOT / ".cache" / "tiny-model"
 SAMPLE = (
@@ -34,7 +35,8 @@ SAMPLE = (
 def resolve_model(arg: str | None) -> str:
     model = arg or os.environ.get("MODEL_ID")
     if model:
-        return model
+        # Workers run in their own folders: a relative directory must not change meaning.
+        return str(Path(model).resolve()) if Path(model).is_dir() else model
     if not (TINY_MODEL / "config.json").exists():
         from scripts.make_tiny_model import write_tiny_model
 
@@ -48,11 +50,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_batching(model: str, concurrency: int, rounds: int) -> None:
-    from contracts.model_source import MODEL_FILES, resolve_model_dir
     from inference_worker.batcher import WindowBatcher
     from inference_worker.model import Classifier
 
-    classifier = Classifier(resolve_model_dir(model, None, MODEL_FILES), model)
+    classifier = Classifier(prepare(model, None, everything=True), model)
     windows = classifier.split_text((SAMPLE * 40)[:4000], overlap_tokens=16)[:4]
     jobs = [[w.input_ids for w in windows] for _ in range(concurrency)]
     classifier.probabilities(jobs[0])  # warm-up

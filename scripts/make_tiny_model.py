@@ -7,6 +7,7 @@ architecture, files and code paths, a few hundred kilobytes, no download.
 """
 
 import argparse
+import json
 import string
 from pathlib import Path
 
@@ -40,7 +41,11 @@ def build_tokenizer(max_length: int) -> Tokenizer:
     return tokenizer
 
 
-def write_tiny_model(out_dir: Path, max_length: int = 64, labels: tuple[str, ...] = ()) -> Path:
+def write_tiny_model(
+    out_dir: Path, max_length: int = 64, labels: tuple[str, ...] = (), slow_only: bool = False
+) -> Path:
+    """Write the model; with `slow_only`, ship vocab.txt and no tokenizer.json, as the default
+    model does, so that scripts/prepare_model.py has something to convert."""
     # Heavy imports here: the tokenizer part above stays usable without torch.
     import torch
     from transformers import (
@@ -62,6 +67,12 @@ def write_tiny_model(out_dir: Path, max_length: int = 64, labels: tuple[str, ...
         do_lower_case=True,
     )
     tokenizer.save_pretrained(out_dir)
+    if slow_only:
+        vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+        (out_dir / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab))
+        (out_dir / "tokenizer.json").unlink()
+        config = {"do_lower_case": True, "model_max_length": max_length}
+        (out_dir / "tokenizer_config.json").write_text(json.dumps(config))
 
     torch.manual_seed(0)
     config = DistilBertConfig(
@@ -88,8 +99,10 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--labels", default="NEGATIVE,POSITIVE")
+    parser.add_argument("--slow-only", action="store_true", help="vocab.txt, no tokenizer.json")
     args = parser.parse_args()
-    path = write_tiny_model(args.out_dir, args.max_length, tuple(args.labels.split(",")))
+    labels = tuple(args.labels.split(","))
+    path = write_tiny_model(args.out_dir, args.max_length, labels, args.slow_only)
     print(f"tiny model written to {path}")
 
 

@@ -9,14 +9,11 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
-from contracts.model_source import (
-    DEFAULT_MODEL_ID,
-    MODEL_FILES,
-    ModelUnavailableError,
-    resolve_model_dir,
-)
+from contracts.model_source import DEFAULT_MODEL_ID, ModelUnavailableError
 from scripts.local_stack import LocalStack, StartupError, print_line
+from scripts.prepare_model import prepare
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -25,11 +22,15 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> int:
     model_id = os.environ.get("MODEL_ID") or DEFAULT_MODEL_ID
+    if Path(model_id).is_dir():
+        # The workers run in their own folders: a relative directory must not change meaning.
+        model_id = str(Path(model_id).resolve())
     revision = os.environ.get("MODEL_REVISION") or None
     print(f"Model: {model_id} ({revision or 'main'})", flush=True)
     try:
-        # Fetch once here so the two workers that need it do not download it side by side.
-        path = resolve_model_dir(model_id, revision, MODEL_FILES)
+        # Fetch once here, so the two workers that need it do not download it side by side,
+        # and give it a tokenizer.json for the preprocess worker if it ships none.
+        path = prepare(model_id, revision, everything=True)
     except ModelUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(

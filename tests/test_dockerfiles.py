@@ -29,6 +29,12 @@ WORKERS = ("preprocess", "inference", "postprocess")
 COMPONENTS = (*WORKERS, "orchestrator")
 CPU_IMAGES = ("preprocess", "postprocess", "orchestrator")
 MODEL_IMAGES = ("preprocess", "inference")
+# The model preparation step that build stages run (download, tokenizer.json conversion).
+PREPARE_MODEL_FILES = {
+    "scripts/__init__.py",
+    "scripts/prepare_model.py",
+    "scripts/prepare_model_requirements.txt",
+}
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 
 
@@ -233,13 +239,19 @@ def test_copy_sources_exist_and_are_in_the_build_context(component: str) -> None
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     own = component_dir(component)
-    copied: set[str] = set()
-    for stage in parse_dockerfile(dockerfile_path(component)):
+    stages = parse_dockerfile(dockerfile_path(component))
+    copied: dict[bool, set[str]] = {True: set(), False: set()}  # final stage or not
+    for stage in stages:
         for instruction in stage.all("COPY"):
             flags, words = instruction.flags_and_operands()
             if "from" not in flags:
-                copied.update(source.rstrip("/").split("/")[0] for source in words[:-1])
-    assert copied == {"contracts", own}, f"copies {sorted(copied)}"
+                copied[stage is stages[-1]].update(source.rstrip("/") for source in words[:-1])
+    assert {path.split("/")[0] for path in copied[True]} == {"contracts", own}, (
+        f"the runtime stage copies {sorted(copied[True])}"
+    )
+    # Build stages may also use the model preparation script, which never reaches the image.
+    build_only = {path for path in copied[False] if path.split("/")[0] not in {"contracts", own}}
+    assert build_only <= PREPARE_MODEL_FILES, f"build stages copy {sorted(build_only)}"
     text = dockerfile_path(component).read_text(encoding="utf-8")
     assert f"{own}/requirements.txt" in text
     for other in COMPONENTS:
@@ -345,18 +357,18 @@ def test_model_build_args_and_secret(component: str) -> None:
             assert "HF_TOKEN" not in instruction.args, f"line {instruction.line}"
     if component not in MODEL_IMAGES:
         assert "MODEL_ID" not in text
-        assert "model_source" not in text
+        assert "prepare_model" not in text
         return
     files = "all" if component == "inference" else "tokenizer"
     downloads = [
         i
         for stage in stages
         for i in stage.all("RUN")
-        if f"-m contracts.model_source --files {files}" in i.args
+        if f"-m scripts.prepare_model --files {files}" in i.args
     ]
     assert len(downloads) == 1, f"one RUN that downloads the model's {files} files"
     assert "--mount=type=secret,id=HF_TOKEN" in downloads[0].args
-    assert (REPO_ROOT / "contracts" / "model_source.py").is_file()
+    assert all((REPO_ROOT / path).is_file() for path in PREPARE_MODEL_FILES)
     args = {i.args.partition("=")[0]: i.args.partition("=")[2] for i in final.all("ARG")}
     assert args.get("MODEL_ID") == DEFAULT_MODEL_ID
     assert "MODEL_REVISION" in args
@@ -379,6 +391,9 @@ def test_dockerignore_lets_in_only_the_components() -> None:
     for path in (".git/HEAD", ".venv/bin/python", ".cache/x", "tests/conftest.py", "docs/x.md"):
         assert excluded_by_dockerignore(path), path
     assert excluded_by_dockerignore("contracts/__pycache__/limits.cpython-311.pyc")
+    for path in PREPARE_MODEL_FILES:
+        assert not excluded_by_dockerignore(path), path
+    assert excluded_by_dockerignore("scripts/run_local.py")
 
 
 # --- compose --------------------------------------------------------------------------------
@@ -437,6 +452,7 @@ def test_compose_inference_has_a_gpu_and_a_cpu_fallback() -> None:
     fallback = services["inference-cpu"]
     assert "deploy" not in fallback
     assert fallback["profiles"] == ["cpu"]
+    assert fallback["environment"]["DEVICE"] == "cpu"
     assert "inference" in fallback["networks"]["default"]["aliases"]
     assert fallback["build"]["dockerfile"] == services["inference"]["build"]["dockerfile"]
 

@@ -5,25 +5,20 @@ the README shows; the tiny test model is deterministic, so even the numbers matc
 """
 
 import asyncio
-import json
 import math
 import re
-import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-README = REPO_ROOT / "README.md"
-# A ```bash block holding one curl command, then (after prose) the ```json block it answers.
-EXAMPLE = re.compile(r"```bash\n(curl .*?)```\n[^`]*?```json\n(.*?)```", re.DOTALL)
+from scripts.readme_examples import README, examples, run_example
+
 # Values that differ on every run or machine.
 VOLATILE_KEYS = {"request_id", "timings", "model", "model_id", "inference_ms"}
 
 
 def readme_examples() -> list[tuple[str, object]]:
-    return [(cmd.strip(), json.loads(out)) for cmd, out in EXAMPLE.findall(README.read_text())]
+    return examples(README.read_text())
 
 
 def assert_same(actual, expected, path="response"):
@@ -58,11 +53,7 @@ def test_the_readme_has_an_example_for_every_route():
 
 @pytest.mark.parametrize(("command", "expected"), readme_examples())
 def test_readme_curl_examples(local_stack, command, expected):
-    command = command.replace("localhost:8888", f"127.0.0.1:{local_stack.orchestrator.port}")
-    result = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert_same(json.loads(result.stdout), expected)
+    assert_same(run_example(command, local_stack.orchestrator.port), expected)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +146,7 @@ def test_a_batch_answers_in_input_order_with_one_inference_job(client):
         (
             "/cpu/postprocess",
             {"predictions": ["string"]},
-            "predictions[0]: Input should be a valid dictionary or object to extract fields from",
+            "predictions[0]: Input should be a valid dictionary or instance of LabelScore",
         ),
     ],
 )

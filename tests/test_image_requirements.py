@@ -6,7 +6,11 @@ requirements.txt and nothing else, as the Dockerfile's builder stage does). Then
 - the CPU images (preprocess, postprocess, orchestrator) hold no torch, no transformers and
   no CUDA wheels;
 - each worker runs one job in Runpod's local test mode (`python handler.py`, reading
-  ./test_input.json) with the tiny offline model, and exits 0;
+  ./test_input.json) with the tiny offline model, and exits 0. It runs from a copy laid out as
+  the image's /app (contracts/ and its own folder only);
+- the preprocess and inference workers also start the way their images run them: MODEL_ID a
+  Hub id, the model's files only in the Hugging Face cache under HF_HOME (tokenizer files only
+  for preprocess), HF_HUB_OFFLINE=1;
 - the orchestrator's app imports without torch, transformers or tokenizers.
 
 The venvs are cached under .cache/image-venvs/<component>-<hash>, keyed by the requirements
@@ -17,6 +21,7 @@ relocatable, and console scripts still name the temporary folder.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -28,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.model_source import MODEL_FILES, TOKENIZER_FILES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "image-venvs"
 FOLDERS = {
@@ -37,6 +44,7 @@ FOLDERS = {
     "orchestrator": "orchestrator",
 }
 WORKERS = ("preprocess", "inference", "postprocess")
+MODEL_IMAGES = ("preprocess", "inference")
 CPU_IMAGES = ("preprocess", "postprocess", "orchestrator")
 # Distributions that must never be in a CPU image.
 ML_DISTRIBUTIONS = ("torch", "transformers", "triton")
@@ -227,21 +235,28 @@ def test_cpu_image_has_no_ml_libraries(component: str, image_venv) -> None:
     assert result.returncode == 0, f"torch or transformers importable in the {component} venv"
 
 
-@pytest.mark.parametrize("component", WORKERS)
-def test_worker_runs_its_test_input_in_local_test_mode(
-    component: str, image_venv, tiny_model_dir: Path
-) -> None:
-    venv = image_venv(component)
-    worker_dir = REPO_ROOT / FOLDERS[component]
+def image_layout(component: str, root: Path) -> Path:
+    """`root` laid out as the image's /app: contracts/ and the component's folder, nothing else
+    of the repository (so an import of another component's code fails here as in the image)."""
+    app = root / "app"
+    for folder in ("contracts", FOLDERS[component]):
+        if not (app / folder).exists():
+            shutil.copytree(
+                REPO_ROOT / folder,
+                app / folder,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+    return app
+
+
+def run_local_test_mode(component: str, venv: Path, app: Path, **env: str) -> None:
+    """`python handler.py` in the worker's folder: one job from ./test_input.json, then exit."""
+    worker_dir = app / FOLDERS[component]
     assert (worker_dir / "test_input.json").is_file()
     result = subprocess.run(
         [str(python_of(venv)), "handler.py"],
         cwd=worker_dir,
-        env=clean_env(
-            MODEL_ID=str(tiny_model_dir),
-            RUNPOD_LOG_LEVEL="INFO",
-            HF_HUB_OFFLINE="1",
-        ),
+        env=clean_env(RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **env),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -251,8 +266,51 @@ def test_worker_runs_its_test_input_in_local_test_mode(
     assert result.returncode == 0, f"{component} handler.py exited {result.returncode}:\n{output}"
 
 
-def test_orchestrator_app_imports_without_ml_libraries(image_venv) -> None:
+@pytest.mark.parametrize("component", WORKERS)
+def test_worker_runs_its_test_input_in_local_test_mode(
+    component: str, image_venv, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    app = image_layout(component, tmp_path)
+    run_local_test_mode(component, image_venv(component), app, MODEL_ID=str(tiny_model_dir))
+
+
+def bake_into_hf_cache(model_dir: Path, hf_home: Path, repo_id: str, patterns: list[str]) -> None:
+    """Lay out model files as `python -m scripts.prepare_model` leaves them in an image."""
+    commit = "0" * 39 + "1"
+    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    copied = 0
+    for file in model_dir.iterdir():
+        if file.is_file() and any(fnmatch.fnmatch(file.name, p) for p in patterns):
+            shutil.copy2(file, snapshot / file.name)
+            copied += 1
+    assert copied, f"no file of {model_dir} matches {patterns}"
+
+
+@pytest.mark.parametrize("component", MODEL_IMAGES)
+def test_worker_uses_the_model_baked_into_hf_home_offline(
+    component: str, image_venv, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    hf_home = tmp_path / "hf-home"
+    repo_id = "sentiment-test/tiny-distilbert"
+    patterns = TOKENIZER_FILES if component == "preprocess" else MODEL_FILES
+    bake_into_hf_cache(tiny_model_dir, hf_home, repo_id, patterns)
+    run_local_test_mode(
+        component,
+        image_venv(component),
+        image_layout(component, tmp_path),
+        MODEL_ID=repo_id,
+        MODEL_REVISION="main",
+        HF_HOME=str(hf_home),
+    )
+
+
+def test_orchestrator_app_imports_without_ml_libraries(image_venv, tmp_path: Path) -> None:
     venv = image_venv("orchestrator")
+    app = image_layout("orchestrator", tmp_path)
     script = (
         "import sys\n"
         "import orchestrator.app\n"
@@ -261,7 +319,7 @@ def test_orchestrator_app_imports_without_ml_libraries(image_venv) -> None:
     )
     result = subprocess.run(
         [str(python_of(venv)), "-c", script],
-        cwd=REPO_ROOT,
+        cwd=app,  # the image's WORKDIR /app
         env=clean_env(),
         capture_output=True,
         text=True,

@@ -1,0 +1,66 @@
+"""The README's curl examples: find them, and rewrite their responses from a live pipeline.
+
+Each example is a ```bash block holding one curl command to localhost:8888, followed (after
+any prose) by the ```json block it answers. `make test` runs every one against a live
+pipeline (tests/test_end_to_end.py); when a response's shape changes on purpose, rewrite them:
+
+    python -m scripts.readme_examples      # uses .cache/tiny-model, made if missing
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.local_stack import REPO_ROOT, LocalStack, free_port
+
+README = REPO_ROOT / "README.md"
+EXAMPLE = re.compile(r"(```bash\n(curl .*?)```\n[^`]*?```json\n)(.*?)(```)", re.DOTALL)
+README_URL = "localhost:8888"
+
+
+def examples(text: str) -> list[tuple[str, object]]:
+    """(command, expected response) for each example in `text`."""
+    return [(m.group(2).strip(), json.loads(m.group(3))) for m in EXAMPLE.finditer(text)]
+
+
+def run_example(command: str, port: int) -> object:
+    command = command.replace(README_URL, f"127.0.0.1:{port}")
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def render(value: object) -> str:
+    """Indented JSON, with lists of numbers (token ids) kept on one line."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return re.sub(
+        r"\[\s*(?:-?\d+,\s*)*-?\d+\s*\]",
+        lambda m: "[" + ", ".join(re.findall(r"-?\d+", m.group(0))) + "]",
+        text,
+    )
+
+
+def main() -> None:
+    from scripts.benchmark import resolve_model
+
+    model = resolve_model(sys.argv[1] if len(sys.argv) > 1 else None)
+    ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
+    with LocalStack(env={"MODEL_ID": model}, ports=ports) as stack:
+        text = EXAMPLE.sub(
+            lambda m: (
+                m.group(1)
+                + render(run_example(m.group(2).strip(), stack.orchestrator.port))
+                + "\n"
+                + m.group(4)
+            ),
+            README.read_text(),
+        )
+    README.write_text(text)
+    print(f"rewrote {len(examples(text))} examples in {README.relative_to(Path.cwd())}")
+
+
+if __name__ == "__main__":
+    main()
