@@ -21,6 +21,7 @@ from contracts.model_source import (
     ModelUnavailableError,
     resolve_model_dir,
 )
+from contracts.startup import load_settings
 from contracts.worker_result import error_result
 from inference_worker.batcher import WindowBatcher
 from inference_worker.engine import infer
@@ -54,7 +55,7 @@ def make_handler(classifier: Classifier, settings: InferenceSettings):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = InferenceSettings()
+    settings = load_settings(InferenceSettings, "inference worker")
     try:
         classifier = load_classifier(settings)
     except ModelUnavailableError as exc:

@@ -4,11 +4,12 @@ import logging
 
 import uvicorn
 
+from contracts.startup import load_settings
 from orchestrator.settings import OrchestratorSettings
 
 
 def main() -> None:
-    settings = OrchestratorSettings()
+    settings = load_settings(OrchestratorSettings, "orchestrator")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from contracts import (
     ClassifyBatchResponse,
@@ -79,6 +80,12 @@ def _declared_length(request: Request) -> int:
         return int(request.headers.get("Content-Length", "0"))
     except ValueError:
         return 0
+
+
+def _timed_answer(body: BaseModel, timings: Timings) -> JSONResponse:
+    return JSONResponse(
+        body.model_dump(mode="json"), headers={"Server-Timing": _server_timing(timings)}
+    )
 
 
 def _server_timing(timings: Timings) -> str:
@@ -213,9 +220,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         response = ClassifyResponse(
             **results[0].model_dump(), request_id=request.state.request_id, timings=timings
         )
-        return JSONResponse(
-            response.model_dump(mode="json"), headers={"Server-Timing": _server_timing(timings)}
-        )
+        return _timed_answer(response, timings)
 
     @app.post(
         "/classify-batch",
@@ -234,9 +239,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         response = ClassifyBatchResponse(
             results=results, request_id=request.state.request_id, timings=timings
         )
-        return JSONResponse(
-            response.model_dump(mode="json"), headers={"Server-Timing": _server_timing(timings)}
-        )
+        return _timed_answer(response, timings)
 
     async def forward(request: Request, stage: Stage, job_input: dict[str, Any]) -> JSONResponse:
         started = time.perf_counter()
@@ -249,9 +252,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             output=output if isinstance(output, dict) else {"value": output},
             timings=timings,
         )
-        return JSONResponse(
-            response.model_dump(mode="json"), headers={"Server-Timing": _server_timing(timings)}
-        )
+        return _timed_answer(response, timings)
 
     @app.post(
         "/cpu/preprocess",

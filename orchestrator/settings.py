@@ -29,7 +29,9 @@ class OrchestratorSettings(BaseSettings):
     postprocess_timeout_s: float = Field(default=30.0, gt=0)
     # How often a job that /runsync did not finish is polled.
     poll_interval_s: float = Field(default=0.5, gt=0)
-    max_batch_texts: int = Field(default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1)
+    max_batch_texts: int = Field(
+        default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_BATCH_TEXTS_CAP
+    )
     # Larger bodies are refused before they are read: Runpod's own /runsync limit.
     max_request_bytes: int = Field(default=20_000_000, ge=1_000)
     # One connection pool for all three endpoints.
@@ -37,11 +39,6 @@ class OrchestratorSettings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = 8888
     log_level: str = "info"
-
-    def model_post_init(self, context: object) -> None:
-        cap = Limits.MAX_BATCH_TEXTS_CAP
-        if self.max_batch_texts > cap:
-            raise ValueError(f"MAX_BATCH_TEXTS must be at most {cap}")
 
     def base_url(self, stage: Stage) -> str:
         return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"))

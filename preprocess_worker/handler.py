@@ -17,6 +17,7 @@ from contracts.model_source import (
     ModelUnavailableError,
     resolve_model_dir,
 )
+from contracts.startup import load_settings
 from contracts.worker_result import error_result
 from preprocess_worker.pipeline import preprocess
 from preprocess_worker.settings import PreprocessSettings
@@ -45,7 +46,7 @@ def make_handler(tokenizer: WindowTokenizer):
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        tokenizer = load_tokenizer(PreprocessSettings())
+        tokenizer = load_tokenizer(load_settings(PreprocessSettings, "preprocess worker"))
     except ModelUnavailableError as exc:
         sys.exit(f"preprocess worker cannot start: {exc}")
     runpod.serverless.start({"handler": make_handler(tokenizer)})

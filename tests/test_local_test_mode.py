@@ -68,3 +68,35 @@ def test_a_missing_model_stops_the_worker_with_a_clear_message(tmp_path):
     assert result.returncode == 1
     assert "preprocess worker cannot start: Model 'no-such-org/no-such-model'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "cwd", "variable", "message"),
+    [
+        (
+            ["handler.py"],
+            "inference_worker",
+            {"MAX_BATCH_SIZE": "0"},
+            "inference worker cannot start: invalid configuration: MAX_BATCH_SIZE: "
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            ["-m", "orchestrator"],
+            ".",
+            {"MAX_BATCH_TEXTS": "5000"},
+            "orchestrator cannot start: invalid configuration: MAX_BATCH_TEXTS: "
+            "Input should be less than or equal to 1024",
+        ),
+    ],
+)
+def test_bad_configuration_stops_a_component_with_one_line(command, cwd, variable, message):
+    result = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPO_ROOT / cwd,
+        env={**os.environ, **variable},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == message

@@ -158,3 +158,25 @@ def test_images_workflow_builds_all_four_and_pushes_only_outside_pull_requests()
     )["with"]["tags"]
     assert "type=semver" in publish_tags
     assert "value=latest,enable={{is_default_branch}}" in publish_tags
+
+
+def test_every_file_an_image_copies_is_in_its_rebuild_filter() -> None:
+    from tests.test_dockerfiles import dockerfile_path, parse_dockerfile
+
+    data = load(WORKFLOW_DIR / "images.yml")
+    step = next(s for s in data["jobs"]["changes"]["steps"] if "paths-filter@" in s.get("uses", ""))
+    filters = yaml.safe_load(step["with"]["filters"])
+    for component in COMPONENTS:
+        patterns = filters[component]
+        for stage in parse_dockerfile(dockerfile_path(component)):
+            for instruction in stage.all("COPY"):
+                flags, words = instruction.flags_and_operands()
+                if "from" in flags:
+                    continue
+                for source in words[:-1]:
+                    source = source.rstrip("/")
+                    covered = any(
+                        source == p or (p.endswith("/**") and source.startswith(p[:-3]))
+                        for p in patterns
+                    )
+                    assert covered, f"{component}: a change to {source} would not rebuild it"
