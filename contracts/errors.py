@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from contracts.api import Timings
 from contracts.limits import Limits
 
 
@@ -35,6 +36,8 @@ class ErrorResponse(BaseModel):
     stage: Stage
     request_id: str | None = None
     details: list[FieldError] = []
+    # The stages that ran before (and including) the one that failed, and the total.
+    timings: Timings | None = None
 
 
 # Errors raised by our own validators carry a complete sentence naming what is wrong;

@@ -26,6 +26,7 @@ from contracts import (
     PreprocessInput,
     Stage,
     StageResponse,
+    StageTiming,
     Timings,
     describe_errors,
 )
@@ -61,14 +62,18 @@ def _error_response(
     error_type: ErrorType,
     stage: Stage,
     details: list[FieldError] | None = None,
+    stage_timings: dict[str, StageTiming] | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    started = getattr(request.state, "started", None)
+    total_ms = round((time.perf_counter() - started) * 1000, 3) if started else 0.0
     body = ErrorResponse(
         error=error,
         error_type=error_type,
         stage=stage,
         request_id=request_id,
         details=details or [],
+        timings=Timings(**(stage_timings or {}), total_ms=total_ms),
     )
     return JSONResponse(
         body.model_dump(mode="json"), status_code=status, headers={"X-Request-ID": request_id}
@@ -140,7 +145,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     async def request_id_and_log(request: Request, call_next):
         sent = request.headers.get("X-Request-ID", "")
         request.state.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
-        started = time.perf_counter()
+        started = request.state.started = time.perf_counter()
         if _declared_length(request) > settings.max_request_bytes:
             response = _error_response(
                 request,
@@ -188,7 +193,14 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     @app.exception_handler(StageError)
     async def stage_error(request: Request, exc: StageError) -> JSONResponse:
         log.warning("request_id=%s %s", getattr(request.state, "request_id", "-"), exc.message)
-        return _error_response(request, exc.status_code, exc.message, exc.error_type, exc.stage)
+        return _error_response(
+            request,
+            exc.status_code,
+            exc.message,
+            exc.error_type,
+            exc.stage,
+            stage_timings=exc.timings,
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -52,7 +52,19 @@ class Pipeline:
 
     async def classify(self, texts: list[str]) -> tuple[list[ClassificationResult], Timings]:
         started = time.perf_counter()
-        preprocessed, pre_timing = await self._preprocess_all(texts)
+        done: dict[str, StageTiming] = {}
+        try:
+            results = await self._classify(texts, done)
+        except StageError as exc:
+            # The error answer shows how far the request got, and how long each part took.
+            exc.timings = {**done, **exc.timings}
+            raise
+        return results, Timings(**done, total_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    async def _classify(
+        self, texts: list[str], done: dict[str, StageTiming]
+    ) -> list[ClassificationResult]:
+        preprocessed, done["preprocess"] = await self._preprocess_all(texts)
 
         inference_input = {
             "items": [
@@ -60,12 +72,10 @@ class Pipeline:
                 for p in preprocessed
             ]
         }
-        raw, inf_timing = await self.run_stage(Stage.INFERENCE, _jsonable(inference_input))
+        raw, done["inference"] = await self.run_stage(Stage.INFERENCE, _jsonable(inference_input))
         inference = parse_output(Stage.INFERENCE, InferenceOutput, raw)
         if len(inference.results) != len(preprocessed):
-            raise StageFailedError(
-                Stage.INFERENCE, "the worker returned the wrong number of results"
-            )
+            raise StageFailedError(Stage.INFERENCE, "the worker returned a wrong number of results")
 
         postprocess_input = {
             "items": [
@@ -81,19 +91,15 @@ class Pipeline:
             ],
             "model_info": inference.model_info,
         }
-        raw, post_timing = await self.run_stage(Stage.POSTPROCESS, _jsonable(postprocess_input))
+        raw, done["postprocess"] = await self.run_stage(
+            Stage.POSTPROCESS, _jsonable(postprocess_input)
+        )
         postprocessed = parse_output(Stage.POSTPROCESS, PostprocessOutput, raw)
         if len(postprocessed.results) != len(preprocessed):
             raise StageFailedError(
                 Stage.POSTPROCESS, "the worker returned a wrong number of results"
             )
-        timings = Timings(
-            preprocess=pre_timing,
-            inference=inf_timing,
-            postprocess=post_timing,
-            total_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
-        return postprocessed.results, timings
+        return postprocessed.results
 
     async def _preprocess_all(self, texts: list[str]) -> tuple[list[PreprocessOutput], StageTiming]:
         started = time.perf_counter()
@@ -107,8 +113,15 @@ class Pipeline:
             # The first failure speaks for the batch; the TaskGroup cancelled the rest.
             raise failures.exceptions[0] from None
         wall_ms = (time.perf_counter() - started) * 1000
-        outputs = [parse_output(Stage.PREPROCESS, PreprocessOutput, t.result()[0]) for t in tasks]
-        return outputs, combined_timing([t.result()[1] for t in tasks], wall_ms)
+        timing = combined_timing([t.result()[1] for t in tasks], wall_ms)
+        try:
+            outputs = [
+                parse_output(Stage.PREPROCESS, PreprocessOutput, t.result()[0]) for t in tasks
+            ]
+        except StageError as exc:
+            exc.timings[Stage.PREPROCESS.value] = timing
+            raise
+        return outputs, timing
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

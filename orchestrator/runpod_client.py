@@ -35,6 +35,8 @@ class StageError(Exception):
         super().__init__(f"{stage.value} stage: {message}")
         self.stage = stage
         self.message = f"{stage.value} stage: {message}"
+        # Filled on the way up: the failing stage's round trip, then the stages before it.
+        self.timings: dict[str, StageTiming] = {}
 
 
 class StageFailedError(StageError):
@@ -99,6 +101,24 @@ class StageEndpoint:
     async def run(self, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
         """Run one job to its end; return its output and how long each part took."""
         started = time.perf_counter()
+        try:
+            body = await self._run_to_end(job_input)
+        except StageError as exc:
+            exc.timings[self.stage.value] = StageTiming(round_trip_ms=_ms_since(started))
+            raise
+        timing = StageTiming(
+            round_trip_ms=_ms_since(started),
+            queue_ms=body.get("delayTime"),
+            execution_ms=body.get("executionTime"),
+        )
+        try:
+            return self._output(body), timing
+        except StageError as exc:
+            exc.timings[self.stage.value] = timing
+            raise
+
+    async def _run_to_end(self, job_input: dict[str, Any]) -> dict[str, Any]:
+        """POST /runsync, then poll until the job is final; cancel it past the deadline."""
         deadline = time.monotonic() + self._timeout_s
         wait_ms = min(max(int(self._timeout_s * 1000), _MIN_RUNSYNC_WAIT_MS), _MAX_RUNSYNC_WAIT_MS)
         body = await self._request(
@@ -119,12 +139,7 @@ class StageEndpoint:
             # A job left in the queue would still run, and bill, after nobody waits for it.
             await self._cancel(job_id)
             raise
-        timing = StageTiming(
-            round_trip_ms=round((time.perf_counter() - started) * 1000, 3),
-            queue_ms=body.get("delayTime"),
-            execution_ms=body.get("executionTime"),
-        )
-        return self._output(body), timing
+        return body
 
     def _output(self, body: dict[str, Any]) -> Any:
         status = body["status"]
@@ -226,6 +241,10 @@ class StageEndpoint:
 
 class _MethodNotAllowedError(Exception):
     pass
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 async def _backoff(delay: float, deadline: float) -> float:

@@ -110,6 +110,9 @@ def test_an_unreachable_endpoint_is_unavailable():
         run_job(f"http://127.0.0.1:{free_port()}")
 
 
+PREDICTIONS = [{"label": "POSITIVE", "confidence": 0.9}, {"label": "NEGATIVE", "confidence": 0.1}]
+
+
 @pytest.fixture
 def orchestrator_with(fake):
     def make(preprocess="echo", inference="echo", postprocess="echo", timeout_s=5.0):
@@ -148,6 +151,16 @@ def test_stage_faults_map_to_http_statuses(
     assert response.headers["X-Request-ID"] == body["request_id"]
 
 
+def test_an_error_answer_shows_how_far_the_request_got(orchestrator_with, fake):
+    with orchestrator_with(postprocess="failed") as client:
+        # Echoing preprocess breaks the contract; use the stage routes to see a late failure.
+        response = client.post("/cpu/postprocess", json={"predictions": PREDICTIONS})
+    timings = response.json()["timings"]
+    assert timings["postprocess"]["round_trip_ms"] > 0
+    assert timings["total_ms"] >= timings["postprocess"]["round_trip_ms"]
+    assert timings["preprocess"] is None
+
+
 def test_a_stage_timeout_is_504(orchestrator_with):
     with orchestrator_with(inference="stuck", timeout_s=0.3) as client:
         response = client.post("/gpu/inference", json={"cleaned_text": "fine", "word_count": 1})
@@ -171,6 +184,7 @@ def test_a_worker_output_that_breaks_the_contract_is_a_stage_failure(orchestrato
     assert response.json()["error"] == (
         "preprocess stage: the worker's output does not match the contract"
     )
+    assert response.json()["timings"]["preprocess"]["queue_ms"] == 1200
 
 
 def test_health_reports_the_hosted_workers(orchestrator_with):
