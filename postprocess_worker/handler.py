@@ -1,5 +1,6 @@
 """Runpod entry point of the postprocess worker: parse the job, call postprocess(), return."""
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -11,17 +12,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import runpod
 
+from contracts.startup import load_settings
 from contracts.worker_result import error_result
 from postprocess_worker.formatting import postprocess
+from postprocess_worker.settings import PostprocessSettings
 
 
-def handler(job: dict[str, Any]) -> dict[str, Any]:
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    # Async, with the work on a thread: one worker holds several small jobs at once
+    # (concurrency_modifier) instead of paying Runpod's job fetch round trip for each.
     try:
-        return postprocess(job.get("input")).model_dump()
+        output = await asyncio.to_thread(postprocess, job.get("input"))
+        return output.model_dump()
     except Exception as exc:
         return error_result(exc, "postprocess")
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    runpod.serverless.start({"handler": handler})
+    settings = load_settings(PostprocessSettings, "postprocess worker")
+    runpod.serverless.start(
+        {"handler": handler, "concurrency_modifier": lambda current: settings.max_concurrency}
+    )

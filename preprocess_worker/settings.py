@@ -1,5 +1,6 @@
 """Preprocess worker configuration, read from the environment."""
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.model_source import DEFAULT_MODEL_ID
@@ -14,3 +15,5 @@ class PreprocessSettings(BaseSettings):
     window_overlap_tokens: int = 128
     # Optional cap below the model's own maximum sequence length.
     max_tokens_per_window: int | None = None
+    # Jobs one worker holds at once (Runpod's concurrency_modifier).
+    max_concurrency: int = Field(default=8, ge=1, le=256)
