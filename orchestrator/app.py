@@ -1,5 +1,6 @@
 """HTTP routes: validate here so invalid input never reaches a worker, then run the stages."""
 
+import asyncio
 import logging
 import re
 import time
@@ -304,9 +305,8 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     @app.get("/health", summary="Whether each stage's endpoint answers, with its workers")
     async def health(request: Request) -> JSONResponse:
         endpoints = pipeline(request).endpoints
-        stages = {
-            stage.value: await stage_health(endpoint) for stage, endpoint in endpoints.items()
-        }
+        answers = await asyncio.gather(*(stage_health(ep) for ep in endpoints.values()))
+        stages = {stage.value: answer for stage, answer in zip(endpoints, answers, strict=True)}
         healthy = all(s["status"] == "ok" for s in stages.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "stages": stages},

@@ -206,3 +206,18 @@ def test_an_oversized_body_is_refused_before_it_is_read():
         response = client.post("/classify", json={"text": "x" * 2_000})
     assert response.status_code == 413
     assert response.json()["error"] == "Request body too large (maximum 1,000 bytes)"
+
+
+def test_health_is_503_when_a_stage_cannot_be_reached(fake):
+    settings = OrchestratorSettings(
+        runpod_api_key=API_KEY,
+        preprocess_endpoint=f"http://127.0.0.1:{free_port()}",
+        inference_endpoint=fake.base("echo"),
+        postprocess_endpoint=fake.base("echo"),
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "degraded"
+    assert response.json()["stages"]["preprocess"]["status"] == "unreachable"
+    assert response.json()["stages"]["inference"]["status"] == "ok"
