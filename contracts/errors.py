@@ -43,7 +43,7 @@ class ErrorResponse(BaseModel):
 # Errors raised by our own validators carry a complete sentence naming what is wrong;
 # pydantic's built-in ones ("Field required") need the field's name in front.
 _SELF_DESCRIBING_TYPES = frozenset(
-    {"text_empty", "text_too_short", "text_too_long", "value_error", "too_many", "empty"}
+    {"text_empty", "text_too_short", "text_too_long", "value_error", "too_many"}
 )
 
 

@@ -12,8 +12,12 @@ import json
 import os
 from pathlib import Path
 
+from contracts.limits import Limits
+
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 RUNPOD_VOLUME_CACHE = Path("/runpod-volume/huggingface-cache/hub")
+# Tokenizers that declare no real limit store a huge sentinel as model_max_length.
+_NO_LIMIT = 1_000_000
 
 # Every file a tokenizer may be described by: tokenizer.json, or the "slow" files a
 # tokenizer.json is converted from (see scripts/prepare_model.py); config.json holds the
@@ -111,6 +115,27 @@ def resolve_model_dir(
             "`python -m scripts.prepare_model` once (image builds do)."
         )
     return path
+
+
+def max_sequence_length(model_dir: Path) -> int:
+    """The longest sequence the model accepts, from its tokenizer config and model config.
+
+    One function for both stages, so preprocess never makes a window inference refuses.
+    """
+    candidates: list[int] = []
+    tokenizer_config = model_dir / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        value = json.loads(tokenizer_config.read_text()).get("model_max_length")
+        if isinstance(value, int | float) and value < _NO_LIMIT:
+            candidates.append(int(value))
+    model_config = model_dir / "config.json"
+    if model_config.is_file():
+        value = json.loads(model_config.read_text()).get("max_position_embeddings")
+        if isinstance(value, int):
+            candidates.append(value)
+    if not candidates:
+        raise ValueError(f"cannot tell the model's maximum length from {model_dir}")
+    return min(*candidates, Limits.MAX_TOKENS_PER_WINDOW)
 
 
 def tokenizer_fingerprint(tokenizer_json: str) -> str:

@@ -6,14 +6,11 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from contracts import Limits, ModelInfo, TokenWindow
-from contracts.model_source import tokenizer_fingerprint
+from contracts import ModelInfo, TokenWindow
+from contracts.model_source import max_sequence_length, tokenizer_fingerprint
 
 # Progress bars in a worker's log are noise, one line per loaded shard.
 transformers_logging.disable_progress_bar()
-
-# Tokenizers that declare no real limit store a huge sentinel as model_max_length.
-_NO_LIMIT = 1_000_000
 
 
 class Classifier:
@@ -35,10 +32,7 @@ class Classifier:
         config = self.model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self.vocab_size = config.vocab_size
-        limits = [config.max_position_embeddings, Limits.MAX_TOKENS_PER_WINDOW]
-        if self.tokenizer.model_max_length < _NO_LIMIT:
-            limits.append(self.tokenizer.model_max_length)
-        self.max_length = min(limits)
+        self.max_length = max_sequence_length(model_dir)
         self.pad_id = self.tokenizer.pad_token_id or 0
         # The same rule as transformers' text-classification pipeline.
         self.multi_label = (

@@ -1,40 +1,20 @@
 """Tokenize with the model's own tokenizer.json and split long text into overlapping windows."""
 
-import json
 from pathlib import Path
 
 from tokenizers import Encoding, Tokenizer
 
 from contracts import Limits, TokenizerInfo, TokenWindow
-from contracts.model_source import tokenizer_fingerprint
-
-# Tokenizers that declare no real limit store a huge sentinel as model_max_length.
-_NO_LIMIT = 1_000_000
-
-
-def _model_max_length(model_dir: Path) -> int:
-    """The longest sequence the model accepts, from the tokenizer config or the model config."""
-    candidates: list[int] = []
-    tokenizer_config = model_dir / "tokenizer_config.json"
-    if tokenizer_config.is_file():
-        value = json.loads(tokenizer_config.read_text()).get("model_max_length")
-        if isinstance(value, int | float) and value < _NO_LIMIT:
-            candidates.append(int(value))
-    model_config = model_dir / "config.json"
-    if model_config.is_file():
-        value = json.loads(model_config.read_text()).get("max_position_embeddings")
-        if isinstance(value, int):
-            candidates.append(value)
-    if not candidates:
-        raise ValueError(f"cannot tell the model's maximum length from {model_dir}")
-    return min(*candidates, Limits.MAX_TOKENS_PER_WINDOW)
+from contracts.model_source import max_sequence_length, tokenizer_fingerprint
 
 
 class WindowTokenizer:
     """Turns cleaned text into windows of at most `max_length` tokens, special tokens included."""
 
     def __init__(self, model_dir: Path, overlap_tokens: int, max_length: int | None = None):
-        self.max_length = min(max_length or _NO_LIMIT, _model_max_length(model_dir))
+        self.max_length = min(
+            max_length or Limits.MAX_TOKENS_PER_WINDOW, max_sequence_length(model_dir)
+        )
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.fingerprint = tokenizer_fingerprint(self._tokenizer.to_str())
         content_tokens = self.max_length - self._tokenizer.num_special_tokens_to_add(False)
