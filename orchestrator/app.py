@@ -193,7 +193,12 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StageError)
     async def stage_error(request: Request, exc: StageError) -> JSONResponse:
-        log.warning("request_id=%s %s", getattr(request.state, "request_id", "-"), exc.message)
+        log.warning(
+            "request_id=%s job_id=%s %s",
+            getattr(request.state, "request_id", "-"),
+            exc.job_id or "-",
+            exc.message,
+        )
         return _error_response(
             request,
             exc.status_code,

@@ -37,6 +37,8 @@ class StageError(Exception):
         self.message = f"{stage.value} stage: {message}"
         # Filled on the way up: the failing stage's round trip, then the stages before it.
         self.timings: dict[str, StageTiming] = {}
+        # Runpod's id of the job, when there was one: for the logs, to find it in the console.
+        self.job_id: str | None = None
 
 
 class StageFailedError(StageError):
@@ -115,6 +117,7 @@ class StageEndpoint:
             return self._output(body), timing
         except StageError as exc:
             exc.timings[self.stage.value] = timing
+            exc.job_id = body.get("id")
             raise
 
     async def _run_to_end(self, job_input: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +138,9 @@ class StageEndpoint:
                     raise StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
                 await asyncio.sleep(min(self._poll_interval_s, max(deadline - time.monotonic(), 0)))
                 body = await self._status(job_id, deadline)
-        except StageTimeoutError:
+        except StageTimeoutError as exc:
             # A job left in the queue would still run, and bill, after nobody waits for it.
+            exc.job_id = job_id
             await self._cancel(job_id)
             raise
         return body

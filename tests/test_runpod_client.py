@@ -74,6 +74,7 @@ def test_a_failed_job_carries_the_workers_message(fake):
     with pytest.raises(StageFailedError) as info:
         run_job(fake.base("failed"))
     assert info.value.message == "inference stage: Text cannot be empty"
+    assert info.value.job_id and info.value.job_id.startswith("job-")
 
 
 def test_a_raised_exception_never_leaks_its_traceback(fake):
