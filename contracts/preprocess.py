@@ -1,5 +1,7 @@
 """Preprocess stage (CPU): raw text in; cleaned text, counts and token windows out."""
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
 from contracts.limits import Limits
@@ -26,6 +28,36 @@ class TokenWindow(BaseModel):
         if self.char_end < self.char_start:
             raise ValueError("char_end must not be before char_start")
         return self
+
+    @classmethod
+    def from_tokens(
+        cls,
+        index: int,
+        input_ids: Sequence[int],
+        offsets: Sequence[tuple[int, int]],
+        special_tokens_mask: Sequence[int],
+    ) -> "TokenWindow":
+        """A window from a tokenizer's output: its span runs from its first text token to
+        its last (special tokens have no place in the text)."""
+        spans = [
+            span for span, special in zip(offsets, special_tokens_mask, strict=True) if not special
+        ]
+        return cls(
+            index=index,
+            input_ids=list(input_ids),
+            char_start=spans[0][0] if spans else 0,
+            char_end=spans[-1][1] if spans else 0,
+        )
+
+
+def window_stride(max_length: int, special_tokens: int, overlap_tokens: int) -> int:
+    """Tokens shared by consecutive windows: the overlap asked for, at most half a window's
+    text. Both stages split with it, so they cut a text at the same places."""
+    content_tokens = max_length - special_tokens
+    if content_tokens < 2:
+        raise ValueError(f"max length {max_length} leaves no room for text")
+    # The tokenizers library also needs it smaller than a window's content.
+    return max(0, min(overlap_tokens, content_tokens // 2))
 
 
 class TokenizerInfo(BaseModel):

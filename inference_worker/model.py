@@ -8,6 +8,7 @@ from transformers.utils import logging as transformers_logging
 
 from contracts import ModelInfo, TokenWindow
 from contracts.model_source import max_sequence_length, tokenizer_fingerprint
+from contracts.preprocess import window_stride
 
 # Progress bars in a worker's log are noise, one line per loaded shard.
 transformers_logging.disable_progress_bar()
@@ -69,34 +70,20 @@ class Classifier:
 
     def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
         """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""
-        content = self.max_length - self.tokenizer.num_special_tokens_to_add()
+        special = self.tokenizer.num_special_tokens_to_add()
         encoded = self.tokenizer(
             text,
             truncation=True,
             max_length=self.max_length,
-            stride=max(0, min(overlap_tokens, content // 2)),
+            stride=window_stride(self.max_length, special, overlap_tokens),
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
             return_special_tokens_mask=True,
         )
-        windows = []
-        for index, (ids, offsets, special) in enumerate(
-            zip(
-                encoded["input_ids"],
-                encoded["offset_mapping"],
-                encoded["special_tokens_mask"],
-                strict=True,
-            )
-        ):
-            spans = [
-                span for span, is_special in zip(offsets, special, strict=True) if not is_special
-            ]
-            windows.append(
-                TokenWindow(
-                    index=index,
-                    input_ids=ids,
-                    char_start=spans[0][0] if spans else 0,
-                    char_end=spans[-1][1] if spans else 0,
-                )
-            )
-        return windows
+        parts = zip(
+            encoded["input_ids"],
+            encoded["offset_mapping"],
+            encoded["special_tokens_mask"],
+            strict=True,
+        )
+        return [TokenWindow.from_tokens(i, *part) for i, part in enumerate(parts)]

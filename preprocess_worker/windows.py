@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
 
 from contracts import Limits, TokenizerInfo, TokenWindow
 from contracts.model_source import max_sequence_length, tokenizer_fingerprint
+from contracts.preprocess import window_stride
 
 
 class WindowTokenizer:
@@ -17,11 +18,9 @@ class WindowTokenizer:
         )
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.fingerprint = tokenizer_fingerprint(self._tokenizer.to_str())
-        content_tokens = self.max_length - self._tokenizer.num_special_tokens_to_add(False)
-        if content_tokens < 2:
-            raise ValueError(f"max length {self.max_length} leaves no room for text")
-        # The tokenizers library needs the overlap to be smaller than a window's content.
-        self.stride = max(0, min(overlap_tokens, content_tokens // 2))
+        self.stride = window_stride(
+            self.max_length, self._tokenizer.num_special_tokens_to_add(False), overlap_tokens
+        )
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_length, stride=self.stride)
 
@@ -34,18 +33,7 @@ class WindowTokenizer:
     def split(self, cleaned_text: str) -> list[TokenWindow]:
         first = self._tokenizer.encode(cleaned_text)
         encodings = [first, *first.overflowing]
-        return [_to_window(i, encoding) for i, encoding in enumerate(encodings)]
-
-
-def _to_window(index: int, encoding: Encoding) -> TokenWindow:
-    spans = [
-        span
-        for span, special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
-        if not special
-    ]
-    return TokenWindow(
-        index=index,
-        input_ids=encoding.ids,
-        char_start=spans[0][0] if spans else 0,
-        char_end=spans[-1][1] if spans else 0,
-    )
+        return [
+            TokenWindow.from_tokens(i, e.ids, e.offsets, e.special_tokens_mask)
+            for i, e in enumerate(encodings)
+        ]
