@@ -5,6 +5,8 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from contracts.errors import describe_validation_error
+
 T = TypeVar("T")
 
 
@@ -13,9 +15,7 @@ def load_settings(settings_class: type[T], component: str) -> T:
     try:
         return settings_class()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False, include_input=False)
-        )
+        _, details = describe_validation_error(exc)
+        # Settings fields are the environment variables' names in lower case.
+        problems = "; ".join(f"{d.field.upper()}: {d.message}" for d in details)
         sys.exit(f"{component} cannot start: invalid configuration: {problems}")
