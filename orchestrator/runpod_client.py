@@ -135,7 +135,7 @@ class StageEndpoint:
                         self.stage, "the endpoint answered without a job id"
                     )
                 if time.monotonic() >= deadline:
-                    raise StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
+                    raise self._no_result_in_time()
                 await asyncio.sleep(min(self._poll_interval_s, max(deadline - time.monotonic(), 0)))
                 body = await self._status(job_id, deadline)
         except StageTimeoutError as exc:
@@ -144,6 +144,9 @@ class StageEndpoint:
             await self._cancel(job_id)
             raise
         return body
+
+    def _no_result_in_time(self) -> "StageTimeoutError":
+        return StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
 
     def _output(self, body: dict[str, Any]) -> Any:
         status = body["status"]
@@ -182,7 +185,7 @@ class StageEndpoint:
             may_retry = attempt <= _RETRIES
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise StageTimeoutError(self.stage, f"no result within {self._timeout_s:g} s")
+                raise self._no_result_in_time()
             try:
                 response = await self._client.request(
                     method,
@@ -199,9 +202,7 @@ class StageEndpoint:
                     self.stage, f"cannot reach the endpoint at {self.base_url}"
                 ) from None
             except httpx.TimeoutException:
-                raise StageTimeoutError(
-                    self.stage, f"no result within {self._timeout_s:g} s"
-                ) from None
+                raise self._no_result_in_time() from None
             except httpx.HTTPError as exc:
                 if idempotent and may_retry:
                     delay = await _backoff(delay, deadline)
