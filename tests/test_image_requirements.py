@@ -21,7 +21,6 @@ relocatable, and console scripts still name the temporary folder.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from contracts.model_source import MODEL_FILES, TOKENIZER_FILES
+from tests.hf_cache import bake_into_hf_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "image-venvs"
@@ -272,22 +272,6 @@ def test_worker_runs_its_test_input_in_local_test_mode(
 ) -> None:
     app = image_layout(component, tmp_path)
     run_local_test_mode(component, image_venv(component), app, MODEL_ID=str(tiny_model_dir))
-
-
-def bake_into_hf_cache(model_dir: Path, hf_home: Path, repo_id: str, patterns: list[str]) -> None:
-    """Lay out model files as `python -m scripts.prepare_model` leaves them in an image."""
-    commit = "0" * 39 + "1"
-    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    copied = 0
-    for file in model_dir.iterdir():
-        if file.is_file() and any(fnmatch.fnmatch(file.name, p) for p in patterns):
-            shutil.copy2(file, snapshot / file.name)
-            copied += 1
-    assert copied, f"no file of {model_dir} matches {patterns}"
 
 
 @pytest.mark.parametrize("component", MODEL_IMAGES)

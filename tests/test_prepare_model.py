@@ -12,6 +12,7 @@ from contracts.model_source import PREPROCESS_REQUIRES, TOKENIZER_FILES, tokeniz
 from inference_worker.model import Classifier
 from preprocess_worker.windows import WindowTokenizer
 from scripts.prepare_model import prepare
+from tests.hf_cache import bake_into_hf_cache
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,26 +72,18 @@ def resolve_in_subprocess(model_id: str, hf_home: Path) -> subprocess.CompletedP
     )
 
 
-def bake(model_dir: Path, hf_home: Path, repo_id: str) -> None:
-    commit = "0" * 39 + "1"
-    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    shutil.copytree(model_dir, repo / "snapshots" / commit)
-
-
 def test_a_cached_snapshot_without_the_needed_files_is_not_used(slow_only_model, tmp_path):
     as_published = tmp_path / "model"
     shutil.copytree(slow_only_model, as_published)
     (as_published / "tokenizer.json").unlink(missing_ok=True)
-    bake(as_published, tmp_path / "hf", "org/tiny")
+    bake_into_hf_cache(as_published, tmp_path / "hf", "org/tiny")
     result = resolve_in_subprocess("org/tiny", tmp_path / "hf")
     assert result.returncode == 1
     assert "is not in the local caches and HF_HUB_OFFLINE=1 forbids a download" in result.stderr
 
 
 def test_a_complete_cached_snapshot_is_used_offline(tiny_model_dir, tmp_path):
-    bake(tiny_model_dir, tmp_path / "hf", "org/tiny")
+    bake_into_hf_cache(tiny_model_dir, tmp_path / "hf", "org/tiny")
     result = resolve_in_subprocess("org/tiny", tmp_path / "hf")
     assert result.returncode == 0, result.stderr
     assert "models--org--tiny/snapshots/" in result.stdout
