@@ -17,6 +17,7 @@ from contracts.errors import (
     ErrorType,
     FieldError,
     Stage,
+    WorkerError,
     describe_errors,
     describe_validation_error,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "TokenWindow",
     "TokenizerInfo",
     "WindowPrediction",
+    "WorkerError",
     "confidence_level",
     "describe_errors",
     "describe_validation_error",

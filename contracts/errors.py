@@ -1,10 +1,11 @@
 """The error shape every component answers with, and how validation errors become it."""
 
+import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from contracts.api import Timings
 from contracts.limits import Limits
@@ -19,6 +20,7 @@ class Stage(StrEnum):
 
 class ErrorType(StrEnum):
     INVALID_INPUT = "invalid_input"  # the caller sent something wrong (HTTP 422)
+    MODEL_ERROR = "model_error"  # the model failed on valid input, e.g. out of memory (HTTP 502)
     STAGE_FAILED = "stage_failed"  # a worker's job ended FAILED or CANCELLED (HTTP 502)
     STAGE_TIMEOUT = "stage_timeout"  # a stage did not finish within its timeout (HTTP 504)
     STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
@@ -38,6 +40,50 @@ class ErrorResponse(BaseModel):
     details: list[FieldError] = []
     # The stages that ran before (and including) the one that failed, and the total.
     timings: Timings | None = None
+
+
+# What a worker may say about its own failure: the rest are the orchestrator's to tell.
+WORKER_ERROR_TYPES = frozenset({ErrorType.INVALID_INPUT, ErrorType.MODEL_ERROR, ErrorType.INTERNAL})
+
+
+class WorkerError(BaseModel):
+    """A worker's failure, typed: carried as JSON inside the `error` string of a FAILED Runpod
+    job (Runpod keeps only a string there), so the orchestrator can tell the caller's mistake
+    (422) from a broken worker (502) and name the field. Extra keys are refused, so the SDK's
+    own JSON for a raised exception (error_type, error_message, error_traceback) never parses
+    as one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str
+    error_type: ErrorType
+    details: list[FieldError] = []
+
+    @field_validator("error_type")
+    @classmethod
+    def _a_worker_type(cls, value: ErrorType) -> ErrorType:
+        if value not in WORKER_ERROR_TYPES:
+            raise ValueError(f"a worker cannot report {value.value}")
+        return value
+
+    def to_wire(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_wire(cls, error: Any) -> "WorkerError | None":
+        """The typed error inside a job's `error`, or None when it is not one (an old worker,
+        or the SDK's report of an exception the handler did not catch)."""
+        if isinstance(error, str):
+            try:
+                error = json.loads(error)
+            except ValueError:
+                return None
+        if not isinstance(error, dict):
+            return None
+        try:
+            return cls.model_validate(error)
+        except ValidationError:
+            return None
 
 
 # Errors raised by our own validators carry a complete sentence naming what is wrong;

@@ -1,25 +1,48 @@
-"""How a worker turns a failure into a Runpod job result: a clear message, never a traceback."""
+"""How a worker turns a failure into a Runpod job result: a typed error, never a traceback."""
 
 import logging
 
 from pydantic import ValidationError
 
-from contracts.errors import describe_validation_error
+from contracts.errors import ErrorType, FieldError, WorkerError, describe_validation_error
+from contracts.limits import Limits
 
 log = logging.getLogger(__name__)
 
 
 class StageInputError(ValueError):
-    """The job's input is wrong in a way only the stage itself can tell (e.g. another tokenizer)."""
+    """The job's input is wrong in a way only the stage itself can tell (e.g. another tokenizer).
+
+    `field` names where, in the job's input, as the orchestrator's 422 answer will show it."""
+
+    def __init__(self, message: str, field: str = "input"):
+        super().__init__(message)
+        self.field = field
 
 
-def error_result(exc: Exception, stage: str) -> dict[str, str]:
-    """The `{"error": ...}` a handler returns; Runpod marks the job FAILED with that message."""
+class ModelError(RuntimeError):
+    """The model failed on input that was valid (out of memory, a device fault): not the
+    caller's fault, and the message must say what failed without user text."""
+
+
+def worker_error(exc: Exception, stage: str) -> WorkerError:
+    """The typed error a handler reports for `exc`."""
     if isinstance(exc, ValidationError):
-        message, _ = describe_validation_error(exc)
-        return {"error": message}
+        message, details = describe_validation_error(exc)
+        return WorkerError(error=message, error_type=ErrorType.INVALID_INPUT, details=details)
     if isinstance(exc, StageInputError):
-        return {"error": str(exc)}
+        message = str(exc)[: Limits.MAX_ERROR_CHARS]
+        return WorkerError(
+            error=message,
+            error_type=ErrorType.INVALID_INPUT,
+            details=[FieldError(field=exc.field, message=message)],
+        )
+    if isinstance(exc, ModelError):
+        log.error("%s stage: model error: %s", stage, exc)
+        return WorkerError(
+            error=f"The model failed in the {stage} worker: {exc}"[: Limits.MAX_ERROR_CHARS],
+            error_type=ErrorType.MODEL_ERROR,
+        )
     # Unexpected: log where it happened (not the traceback, which can hold user text) and
     # answer with a message that gives nothing away.
     tb = exc.__traceback__
@@ -27,4 +50,12 @@ def error_result(exc: Exception, stage: str) -> dict[str, str]:
         tb = tb.tb_next
     where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "unknown"
     log.error("%s stage failed: %s at %s", stage, type(exc).__name__, where)
-    return {"error": f"Internal error in the {stage} worker ({type(exc).__name__})"}
+    return WorkerError(
+        error=f"Internal error in the {stage} worker ({type(exc).__name__})",
+        error_type=ErrorType.INTERNAL,
+    )
+
+
+def error_result(exc: Exception, stage: str) -> dict[str, str]:
+    """The `{"error": ...}` a handler returns; Runpod marks the job FAILED with that string."""
+    return {"error": worker_error(exc, stage).to_wire()}

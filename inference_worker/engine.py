@@ -26,7 +26,8 @@ def windows_of(item: InferenceItem, classifier: Classifier, overlap: int) -> lis
         raise StageInputError(
             f"Tokenizer fingerprint {item.tokenizer_fingerprint} does not match this model's "
             f"tokenizer ({classifier.fingerprint}, model {classifier.info.model_id}): "
-            "preprocess and inference must use the same MODEL_ID and MODEL_REVISION"
+            "preprocess and inference must use the same MODEL_ID and MODEL_REVISION",
+            field="tokenizer_fingerprint",
         )
     for window in item.windows:
         if len(window.input_ids) > classifier.max_length:

@@ -205,6 +205,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             exc.message,
             exc.error_type,
             exc.stage,
+            details=getattr(exc, "details", None),
             stage_timings=exc.timings,
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from contracts import ErrorType, Limits, Stage, StageTiming
+from contracts import ErrorType, FieldError, Limits, Stage, StageTiming, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,24 @@ class StageError(Exception):
 class StageFailedError(StageError):
     """The job ended FAILED or CANCELLED, or its output broke the contract."""
 
+    def __init__(self, stage: Stage, message: str, error_type: ErrorType = ErrorType.STAGE_FAILED):
+        super().__init__(stage, message)
+        self.error_type = error_type
+
+
+class StageRejectedInputError(StageError):
+    """The worker found the caller's input wrong (a duplicate label, a foreign tokenizer):
+    the caller's mistake, answered 422 like the orchestrator's own validation."""
+
+    status_code = 422
+    error_type = ErrorType.INVALID_INPUT
+
+    def __init__(self, stage: Stage, message: str, details: list[FieldError]):
+        super().__init__(stage, message)
+        # The worker's own words: the caller should not have to know which stage spoke.
+        self.message = message
+        self.details = details
+
 
 class StageTimeoutError(StageError):
     status_code = 504
@@ -53,6 +71,17 @@ class StageTimeoutError(StageError):
 class StageUnavailableError(StageError):
     status_code = 503
     error_type = ErrorType.STAGE_UNAVAILABLE
+
+
+def failed_job_error(stage: Stage, error: Any) -> StageError:
+    """The error for a FAILED job: typed when the worker said what kind of failure it was."""
+    typed = WorkerError.from_wire(error)
+    if typed is None:
+        return StageFailedError(stage, worker_message(error))
+    message = typed.error[: Limits.MAX_ERROR_CHARS]
+    if typed.error_type is ErrorType.INVALID_INPUT:
+        return StageRejectedInputError(stage, message, typed.details)
+    return StageFailedError(stage, message, typed.error_type)
 
 
 def worker_message(error: Any) -> str:
@@ -153,7 +182,7 @@ class StageEndpoint:
         if status == "COMPLETED":
             return body.get("output")
         if status == "FAILED":
-            raise StageFailedError(self.stage, worker_message(body.get("error", "job failed")))
+            raise failed_job_error(self.stage, body.get("error", "job failed"))
         if status == "TIMED_OUT":
             raise StageTimeoutError(self.stage, "the job ran past the endpoint's execution timeout")
         raise StageFailedError(self.stage, "the job was cancelled")

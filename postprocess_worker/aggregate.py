@@ -16,7 +16,9 @@ def label_scores(predictions: list[LabelScore]) -> dict[str, float]:
     scores: dict[str, float] = {}
     for prediction in predictions:
         if prediction.label in scores:
-            raise StageInputError(f"Duplicate label {prediction.label!r} in predictions")
+            raise StageInputError(
+                f"Duplicate label {prediction.label!r} in predictions", field="predictions"
+            )
         scores[prediction.label] = prediction.confidence
     return scores
 

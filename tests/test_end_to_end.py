@@ -181,9 +181,13 @@ def test_a_tokenizer_mismatch_is_refused_by_the_inference_worker(client):
     response = client.post(
         "/gpu/inference", json={"windows": [window], "tokenizer_fingerprint": "sha256:0000"}
     )
-    assert response.status_code == 502
-    assert "does not match this model's tokenizer" in response.json()["error"]
-    assert response.json()["stage"] == "inference"
+    # The caller's mistake, found by the worker: 422 naming the field, not a broken stage.
+    assert response.status_code == 422
+    body = response.json()
+    assert "does not match this model's tokenizer" in body["error"]
+    assert body["stage"] == "inference"
+    assert body["error_type"] == "invalid_input"
+    assert body["details"][0]["field"] == "tokenizer_fingerprint"
 
 
 def test_concurrent_jobs_share_forward_passes_on_one_inference_worker(local_stack):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts import WorkerError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = ["preprocess_worker", "inference_worker", "postprocess_worker"]
 
@@ -50,7 +52,12 @@ def test_bad_input_fails_the_job_with_its_message_and_no_traceback(
     result = run_handler(worker, tiny_model_dir, "--test_input", json.dumps({"input": job_input}))
     output = result.stdout + result.stderr
     assert result.returncode == 1
-    assert f"failed with error: {message}" in output
+    # The error is typed, so the orchestrator can answer 422 for the caller's mistake.
+    wire = output.split("failed with error: ", 1)[1].splitlines()[0]
+    typed = WorkerError.from_wire(wire)
+    assert typed is not None, wire
+    assert typed.error == message
+    assert typed.error_type == "invalid_input"
     assert "Traceback" not in output
 
 
