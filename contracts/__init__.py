@@ -5,10 +5,14 @@ nothing of theirs. Its only dependency is pydantic.
 """
 
 from contracts.api import (
+    Answered,
     ClassifyBatchResponse,
     ClassifyRequest,
     ClassifyResponse,
-    StageResponse,
+    InferenceResponse,
+    PostprocessResponse,
+    PostprocessSingleResponse,
+    PreprocessResponse,
     StageTiming,
     Timings,
 )
@@ -51,6 +55,7 @@ from contracts.preprocess import (
 from contracts.text import ClassifiableText, validate_text
 
 __all__ = [
+    "Answered",
     "BatchingInfo",
     "ClassifiableText",
     "Classification",
@@ -64,6 +69,7 @@ __all__ = [
     "InferenceInput",
     "InferenceItem",
     "InferenceOutput",
+    "InferenceResponse",
     "ItemPrediction",
     "LabelScore",
     "Limits",
@@ -71,11 +77,13 @@ __all__ = [
     "PostprocessInput",
     "PostprocessItem",
     "PostprocessOutput",
+    "PostprocessResponse",
+    "PostprocessSingleResponse",
     "PreprocessInput",
     "PreprocessOutput",
+    "PreprocessResponse",
     "ResultMetadata",
     "Stage",
-    "StageResponse",
     "StageTiming",
     "TextStats",
     "Timings",

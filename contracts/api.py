@@ -2,7 +2,9 @@
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.postprocess import ClassificationResult
+from contracts.inference import InferenceOutput
+from contracts.postprocess import ClassificationResult, PostprocessOutput, PostprocessSingleOutput
+from contracts.preprocess import PreprocessOutput
 from contracts.text import ClassifiableText
 
 
@@ -41,9 +43,25 @@ class ClassifyBatchResponse(BaseModel):
     timings: Timings
 
 
-class StageResponse(BaseModel):
-    """What a single-stage route answers: the worker's own output, unchanged."""
+class Answered(BaseModel):
+    """What the orchestrator adds to a stage's own output on a single-stage route."""
 
     request_id: str
-    output: dict
     timings: Timings
+
+
+# Single-stage routes answer the worker's output at the top level, as the pattern's do.
+class PreprocessResponse(PreprocessOutput, Answered):
+    pass
+
+
+class InferenceResponse(InferenceOutput, Answered):
+    pass
+
+
+class PostprocessResponse(PostprocessOutput, Answered):
+    pass
+
+
+class PostprocessSingleResponse(PostprocessSingleOutput, Answered):
+    pass

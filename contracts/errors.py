@@ -24,6 +24,7 @@ class ErrorType(StrEnum):
     STAGE_FAILED = "stage_failed"  # a worker's job ended FAILED or CANCELLED (HTTP 502)
     STAGE_TIMEOUT = "stage_timeout"  # a stage did not finish within its timeout (HTTP 504)
     STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
+    OVERLOADED = "overloaded"  # too many requests in flight: retry after Retry-After (HTTP 429)
     INTERNAL = "internal"  # a bug of ours; details are in the logs, never in the answer
 
 
@@ -89,7 +90,7 @@ class WorkerError(BaseModel):
 # Errors raised by our own validators carry a complete sentence naming what is wrong;
 # pydantic's built-in ones ("Field required") need the field's name in front.
 _SELF_DESCRIBING_TYPES = frozenset(
-    {"text_empty", "text_too_short", "text_too_long", "value_error", "too_many"}
+    {"text_empty", "text_too_short", "text_too_long", "text_not_unicode", "value_error", "too_many"}
 )
 
 
@@ -103,9 +104,18 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path or "input"
 
 
+def _in_our_words(err: Mapping[str, Any]) -> Mapping[str, Any]:
+    # Pydantic refuses a lone surrogate in a constrained string before our validator sees it;
+    # the caller gets the same sentence either way.
+    if err["type"] == "string_unicode":
+        return {**err, "type": "text_not_unicode", "msg": "Text is not valid Unicode"}
+    return err
+
+
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, list[FieldError]]:
     """Summarize pydantic error entries as one user-facing message plus one entry per field."""
     details: list[FieldError] = []
+    errors = [_in_our_words(err) for err in errors]
     for err in errors:
         message = str(err["msg"]).removeprefix("Value error, ")
         # Pydantic puts validator names in loc; they mean nothing to a user.

@@ -14,10 +14,11 @@ from pydantic_core import PydanticCustomError
 
 from contracts.limits import Limits
 from contracts.preprocess import TokenWindow
+from contracts.text import UnicodeStr
 
 
 class LabelScore(BaseModel):
-    label: str = Field(min_length=1)
+    label: UnicodeStr = Field(min_length=1)
     confidence: float
 
     @field_validator("confidence")
@@ -35,8 +36,8 @@ class InferenceItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     windows: list[TokenWindow] | None = Field(default=None, min_length=1)
-    tokenizer_fingerprint: str | None = None
-    cleaned_text: str | None = None
+    tokenizer_fingerprint: UnicodeStr | None = None
+    cleaned_text: UnicodeStr | None = None
     word_count: NonNegativeInt | None = None
 
     @model_validator(mode="before")
@@ -114,13 +115,14 @@ class ItemPrediction(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    model_id: str
-    revision: str | None = None
-    labels: list[str]
+    # Sent back by callers of /cpu/postprocess, hence checked like any caller's strings.
+    model_id: UnicodeStr
+    revision: UnicodeStr | None = None
+    labels: list[UnicodeStr]
     max_length: int
-    tokenizer_fingerprint: str
-    device: str
-    dtype: str
+    tokenizer_fingerprint: UnicodeStr
+    device: UnicodeStr
+    dtype: UnicodeStr
 
 
 class BatchingInfo(BaseModel):

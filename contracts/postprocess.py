@@ -1,13 +1,15 @@
 """Postprocess stage (CPU): window predictions in; one formatted classification per text out."""
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.inference import LabelScore, ModelInfo, WindowPrediction
 from contracts.limits import Limits
 from contracts.preprocess import TextStats
+from contracts.text import UnicodeStr, require_unicode
 
 ConfidenceLevel = Literal["high", "medium", "low"]
 
@@ -28,6 +30,17 @@ class PostprocessItem(BaseModel):
     windows: list[WindowPrediction] | None = Field(default=None, min_length=1)
     predictions: list[LabelScore] | None = Field(default=None, min_length=1)
     stats: TextStats | None = None
+    # The pattern's fields: the text (answered back as a preview) and metadata of the
+    # caller's own, carried into the result's metadata.
+    original_text: UnicodeStr | None = None
+    metadata: dict[UnicodeStr, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_unicode(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            require_unicode(json.dumps(value, ensure_ascii=False, default=str))
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> "PostprocessItem":
@@ -44,11 +57,16 @@ class PostprocessInput(BaseModel):
     items: list[PostprocessItem] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
     model_info: ModelInfo | None = None
 
+    @staticmethod
+    def is_single_form(data: Any) -> bool:
+        """The pattern's form: one text's fields at the top level, answered the same way."""
+        return isinstance(data, dict) and "items" not in data
+
     @model_validator(mode="before")
     @classmethod
     def _wrap_single_item(cls, data: Any) -> Any:
         # The pattern's form: {"predictions": [...]} (optionally with stats and model_info).
-        if isinstance(data, dict) and "items" not in data:
+        if cls.is_single_form(data):
             model_info = data.get("model_info")
             item = {k: v for k, v in data.items() if k != "model_info"}
             # Validated alone first, so errors name the sender's fields, not "items[0]".
@@ -65,11 +83,15 @@ class Classification(BaseModel):
 
 
 class ResultMetadata(BaseModel):
+    # A caller's own metadata keys (the pattern's /cpu/postprocess body) are kept.
+    model_config = ConfigDict(extra="allow")
+
     word_count: int | None = None
     sentence_count: int | None = None
     char_count: int | None = None
     windows: int
-    model: str | None = None
+    # The model's id; the pattern sends its model_info object here.
+    model: str | dict[str, Any] | None = None
 
 
 class ClassificationResult(BaseModel):
@@ -79,3 +101,14 @@ class ClassificationResult(BaseModel):
 
 class PostprocessOutput(BaseModel):
     results: list[ClassificationResult]
+
+
+class PostprocessSingleOutput(ClassificationResult):
+    """The answer to the pattern's single-text form: its result at the top level."""
+
+    # The first 100 characters of original_text, when the caller sent it (the pattern's field).
+    text_preview: str | None = None
+
+
+def text_preview(text: str, length: int = 100) -> str:
+    return text[:length] + "..." if len(text) > length else text

@@ -19,8 +19,20 @@ def _has_visible_character(text: str) -> bool:
     )
 
 
+def require_unicode(text: str) -> str:
+    """Refuse a string that cannot be encoded, such as a lone UTF-16 surrogate ("\\ud800"),
+    which JSON can carry but no worker could send on: refused here, it is the caller's 422,
+    not the orchestrator's 500 one hop later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("text_not_unicode", "Text is not valid Unicode") from None
+    return text
+
+
 def validate_text(text: str) -> str:
     """Return the text unchanged, or raise a pydantic error whose message is shown to users."""
+    require_unicode(text)
     if not _has_visible_character(text):
         raise PydanticCustomError("text_empty", "Text cannot be empty")
     length = len(text.strip())
@@ -34,9 +46,12 @@ def validate_text(text: str) -> str:
         raise PydanticCustomError(
             "text_too_long",
             "Text too long (maximum {maximum} characters). Got {got} characters.",
-            {"maximum": f"{Limits.MAX_TEXT_CHARS:,}", "got": f"{length:,}"},
+            # The pattern's words exactly: "Got 15000 characters", no thousands separator.
+            {"maximum": f"{Limits.MAX_TEXT_CHARS:,}", "got": str(length)},
         )
     return text
 
 
 ClassifiableText = Annotated[str, AfterValidator(validate_text)]
+# Every other string a caller sends (labels, cleaned text, fingerprints, metadata keys).
+UnicodeStr = Annotated[str, AfterValidator(require_unicode)]

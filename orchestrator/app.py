@@ -1,10 +1,8 @@
 """HTTP routes: validate here so invalid input never reaches a worker, then run the stages."""
 
 import asyncio
-import logging
-import re
+import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,85 +11,47 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from contracts import (
     ClassifyBatchResponse,
     ClassifyRequest,
     ClassifyResponse,
-    ErrorResponse,
-    ErrorType,
-    FieldError,
     InferenceInput,
+    InferenceOutput,
+    InferenceResponse,
     PostprocessInput,
+    PostprocessOutput,
+    PostprocessResponse,
+    PostprocessSingleResponse,
     PreprocessInput,
+    PreprocessOutput,
+    PreprocessResponse,
     Stage,
-    StageResponse,
-    StageTiming,
     Timings,
-    describe_errors,
 )
+from contracts.postprocess import PostprocessSingleOutput
+from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
 from orchestrator.health import stage_health
-from orchestrator.pipeline import Pipeline
-from orchestrator.runpod_client import StageEndpoint, StageError
+from orchestrator.pipeline import Pipeline, parse_output
+from orchestrator.request_guard import RequestGuard
+from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings
 
-log = logging.getLogger("orchestrator")
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
-        413: "The request body is larger than MAX_REQUEST_BYTES",
-        422: "Invalid input: the message names what is wrong",
-        502: "A stage's job failed: the message names the stage and carries the worker's message",
-        503: "A stage's endpoint cannot be reached",
-        504: "A stage did not finish within its timeout",
-    }.items()
+_BATCH_ITEMS = TypeAdapter(list[ClassifyRequest])
+# What each single-stage route's answer must be, checked before it is passed on.
+_STAGE_OUTPUTS: dict[Stage, Any] = {
+    Stage.PREPROCESS: PreprocessOutput,
+    Stage.INFERENCE: InferenceOutput,
+    Stage.POSTPROCESS: PostprocessOutput | PostprocessSingleOutput,
 }
 
 
-class InvalidBatchError(Exception):
-    def __init__(self, message: str):
-        self.message = message
-
-
-def _error_response(
-    request: Request,
-    status: int,
-    error: str,
-    error_type: ErrorType,
-    stage: Stage,
-    details: list[FieldError] | None = None,
-    stage_timings: dict[str, StageTiming] | None = None,
-) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    started = getattr(request.state, "started", None)
-    total_ms = round((time.perf_counter() - started) * 1000, 3) if started else 0.0
-    body = ErrorResponse(
-        error=error,
-        error_type=error_type,
-        stage=stage,
-        request_id=request_id,
-        details=details or [],
-        timings=Timings(**(stage_timings or {}), total_ms=total_ms),
-    )
-    return JSONResponse(
-        body.model_dump(mode="json"), status_code=status, headers={"X-Request-ID": request_id}
-    )
-
-
-def _declared_length(request: Request) -> int:
-    try:
-        return int(request.headers.get("Content-Length", "0"))
-    except ValueError:
-        return 0
-
-
-def _timed_answer(body: BaseModel, timings: Timings) -> JSONResponse:
-    return JSONResponse(
-        body.model_dump(mode="json"), headers={"Server-Timing": _server_timing(timings)}
-    )
+def _timed_answer(body: BaseModel | dict[str, Any], timings: Timings) -> JSONResponse:
+    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return JSONResponse(content, headers={"Server-Timing": _server_timing(timings)})
 
 
 def _server_timing(timings: Timings) -> str:
@@ -107,6 +67,11 @@ def _server_timing(timings: Timings) -> str:
     return ", ".join([*parts, f"total;dur={timings.total_ms:.1f}"])
 
 
+def _runs_stage_jobs(scope: Scope) -> bool:
+    """The requests MAX_IN_FLIGHT counts: every POST starts stage jobs."""
+    return scope.get("method") == "POST"
+
+
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     settings = settings or OrchestratorSettings()
 
@@ -120,110 +85,40 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             api_key = (
                 settings.runpod_api_key.get_secret_value() if settings.runpod_api_key else None
             )
-            app.state.pipeline = Pipeline(
-                {
-                    stage: StageEndpoint(
-                        stage,
-                        settings.base_url(stage),
-                        client,
-                        settings.timeout_s(stage),
-                        settings.poll_interval_s,
-                        api_key,
-                    )
-                    for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
-                }
-            )
-            yield
+            endpoints = {
+                stage: StageEndpoint(
+                    stage,
+                    settings.base_url(stage),
+                    client,
+                    settings.timeout_s(stage),
+                    settings.poll_interval_s,
+                    api_key,
+                    hosted=settings.hosted(stage),
+                )
+                for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
+            }
+            app.state.pipeline = Pipeline(endpoints)
+            try:
+                yield
+            finally:
+                # Jobs cancelled in the last moments still get their /cancel before the pool closes.
+                await asyncio.gather(*(ep.drain_cancellations() for ep in endpoints.values()))
 
     app = FastAPI(
         title="Runpod CPU/GPU text classification",
         summary="Preprocess on CPU, classify on GPU, postprocess on CPU: three Runpod endpoints.",
         version="1.0.0",
         lifespan=lifespan,
+        responses={code: ERROR_RESPONSES[code] for code in (400, 404, 405, 413, 429, 500)},
     )
-
-    @app.middleware("http")
-    async def request_id_and_log(request: Request, call_next):
-        sent = request.headers.get("X-Request-ID", "")
-        request.state.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
-        started = request.state.started = time.perf_counter()
-        if _declared_length(request) > settings.max_request_bytes:
-            response = _error_response(
-                request,
-                413,
-                f"Request body too large (maximum {settings.max_request_bytes:,} bytes)",
-                ErrorType.INVALID_INPUT,
-                Stage.ORCHESTRATOR,
-            )
-        else:
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        # One line per request: never the body, which holds user text.
-        log.info(
-            "%s %s %d %.1fms request_id=%s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            request.state.request_id,
-        )
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for err in exc.errors():
-            loc = tuple(err.get("loc", ()))
-            loc = loc[1:] if loc[:1] == ("body",) else loc
-            if err.get("type") == "json_invalid":
-                err = {**err, "msg": "Request body is not valid JSON", "type": "value_error"}
-            elif err.get("type") == "missing" and not loc:
-                err = {**err, "msg": "Request body is missing", "type": "value_error"}
-            errors.append({**err, "loc": loc})
-        message, details = describe_errors(errors)
-        return _error_response(
-            request, 422, message, ErrorType.INVALID_INPUT, Stage.ORCHESTRATOR, details
-        )
-
-    @app.exception_handler(InvalidBatchError)
-    async def invalid_batch(request: Request, exc: InvalidBatchError) -> JSONResponse:
-        return _error_response(
-            request, 422, exc.message, ErrorType.INVALID_INPUT, Stage.ORCHESTRATOR
-        )
-
-    @app.exception_handler(StageError)
-    async def stage_error(request: Request, exc: StageError) -> JSONResponse:
-        log.warning(
-            "request_id=%s job_id=%s %s",
-            getattr(request.state, "request_id", "-"),
-            exc.job_id or "-",
-            exc.message,
-        )
-        return _error_response(
-            request,
-            exc.status_code,
-            exc.message,
-            exc.error_type,
-            exc.stage,
-            details=getattr(exc, "details", None),
-            stage_timings=exc.timings,
-        )
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        # Log the type only: a message or traceback can carry user text or secrets.
-        log.error(
-            "request_id=%s internal error: %s",
-            getattr(request.state, "request_id", "-"),
-            type(exc).__name__,
-        )
-        return _error_response(
-            request,
-            500,
-            "Internal error in the orchestrator",
-            ErrorType.INTERNAL,
-            Stage.ORCHESTRATOR,
-        )
+    app.add_middleware(
+        RequestGuard,
+        max_in_flight=settings.max_in_flight,
+        max_request_bytes=settings.max_request_bytes,
+        admitted=_runs_stage_jobs,
+    )
+    install_error_handlers(app, settings.max_request_bytes)
+    stage_errors = {code: ERROR_RESPONSES[code] for code in (422, 502, 503, 504)}
 
     def pipeline(request: Request) -> Pipeline:
         return request.app.state.pipeline
@@ -231,7 +126,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     @app.post(
         "/classify",
         response_model=ClassifyResponse,
-        responses=_ERROR_RESPONSES,
+        responses=stage_errors,
         summary="Classify one text: preprocess, inference, postprocess",
     )
     async def classify(body: ClassifyRequest, request: Request) -> JSONResponse:
@@ -244,17 +139,29 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     @app.post(
         "/classify-batch",
         response_model=ClassifyBatchResponse,
-        responses=_ERROR_RESPONSES,
+        responses=stage_errors,
         summary="Classify many texts: preprocess each, ONE inference job, postprocess",
+        # The body is read by the route (the count is checked before any item is validated),
+        # so its schema is declared here for /docs.
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/ClassifyRequest"},
+                            "minItems": 1,
+                            "maxItems": settings.max_batch_texts,
+                        }
+                    }
+                },
+            }
+        },
     )
-    async def classify_batch(body: list[ClassifyRequest], request: Request) -> JSONResponse:
-        if not body:
-            raise InvalidBatchError("Batch cannot be empty")
-        if len(body) > settings.max_batch_texts:
-            raise InvalidBatchError(
-                f"Too many texts (maximum {settings.max_batch_texts}). Got {len(body)}."
-            )
-        results, timings = await pipeline(request).classify([item.text for item in body])
+    async def classify_batch(request: Request) -> JSONResponse:
+        texts = await _batch_texts(request, settings.max_batch_texts)
+        results, timings = await pipeline(request).classify(texts)
         response = ClassifyBatchResponse(
             results=results, request_id=request.state.request_id, timings=timings
         )
@@ -263,20 +170,22 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     async def forward(request: Request, stage: Stage, job_input: dict[str, Any]) -> JSONResponse:
         started = time.perf_counter()
         output, timing = await pipeline(request).run_stage(stage, job_input)
+        parse_output(stage, _STAGE_OUTPUTS[stage], output)
         timings = Timings(
             **{stage.value: timing}, total_ms=round((time.perf_counter() - started) * 1000, 3)
         )
-        response = StageResponse(
-            request_id=request.state.request_id,
-            output=output if isinstance(output, dict) else {"value": output},
-            timings=timings,
-        )
-        return _timed_answer(response, timings)
+        # The stage's fields at the top level, as /classify answers and the pattern's routes do.
+        answer = {
+            **output,
+            "request_id": request.state.request_id,
+            "timings": timings.model_dump(mode="json"),
+        }
+        return _timed_answer(answer, timings)
 
     @app.post(
         "/cpu/preprocess",
-        response_model=StageResponse,
-        responses=_ERROR_RESPONSES,
+        response_model=PreprocessResponse,
+        responses=stage_errors,
         summary="Run the preprocess stage alone",
     )
     async def cpu_preprocess(body: PreprocessInput, request: Request) -> JSONResponse:
@@ -284,8 +193,8 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
 
     @app.post(
         "/gpu/inference",
-        response_model=StageResponse,
-        responses=_ERROR_RESPONSES,
+        response_model=InferenceResponse,
+        responses=stage_errors,
         summary="Run the inference stage alone",
     )
     async def gpu_inference(body: InferenceInput, request: Request) -> JSONResponse:
@@ -295,20 +204,27 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
 
     @app.post(
         "/cpu/postprocess",
-        response_model=StageResponse,
-        responses=_ERROR_RESPONSES,
+        response_model=PostprocessSingleResponse | PostprocessResponse,
+        responses=stage_errors,
         summary="Run the postprocess stage alone",
     )
     async def cpu_postprocess(body: PostprocessInput, request: Request) -> JSONResponse:
-        return await forward(
-            request, Stage.POSTPROCESS, body.model_dump(mode="json", exclude_none=True)
-        )
+        job_input = body.model_dump(mode="json", exclude_none=True)
+        # FastAPI keeps the parsed body: sent in the pattern's form, answered in it.
+        if PostprocessInput.is_single_form(await request.json()):
+            job_input = {**job_input["items"][0], "model_info": job_input.get("model_info")}
+            job_input = {k: v for k, v in job_input.items() if v is not None}
+        return await forward(request, Stage.POSTPROCESS, job_input)
 
     @app.get("/ping", summary="Liveness, for Runpod load-balancing endpoints")
     async def ping() -> dict[str, str]:
         return {"status": "healthy"}
 
-    @app.get("/health", summary="Whether each stage's endpoint answers, with its workers")
+    @app.get(
+        "/health",
+        summary="Whether each stage's endpoint answers, with its workers",
+        responses={503: ERROR_RESPONSES[503]},
+    )
     async def health(request: Request) -> JSONResponse:
         endpoints = pipeline(request).endpoints
         answers = await asyncio.gather(*(stage_health(ep) for ep in endpoints.values()))
@@ -320,6 +236,51 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         )
 
     return app
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()  # bounded by RequestGuard as it arrives
+    if not raw:
+        raise _invalid("Request body is missing")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        # As FastAPI answers an unreadable body on the other routes.
+        raise HTTPException(400) from None
+    except ValueError:
+        raise _invalid("Request body is not valid JSON") from None
+
+
+def _invalid(message: str) -> InvalidRequestError:
+    return InvalidRequestError(message)
+
+
+def _validated(model: type[BaseModel], raw: Any) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+async def _batch_texts(request: Request, max_texts: int) -> list[str]:
+    """The batch's texts. Its size is checked before any item is validated, so a huge list
+    of junk is refused at the cost of counting it."""
+    raw = await _json_body(request)
+    if not isinstance(raw, list):
+        raise _invalid('Request body must be a JSON list of {"text": ...} objects')
+    if not raw:
+        raise _invalid("Batch cannot be empty")
+    if len(raw) > max_texts:
+        raise _invalid(f"Too many texts (maximum {max_texts}). Got {len(raw)}.")
+    try:
+        items = _BATCH_ITEMS.validate_python(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    return [item.text for item in items]
 
 
 app = create_app()

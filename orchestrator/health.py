@@ -1,4 +1,7 @@
-"""Whether a stage's endpoint answers: the hosted API's /health, or any answer locally."""
+"""Whether a stage's endpoint answers: the hosted API's /health, or any answer locally.
+
+/health is unauthenticated, so it names stages, never endpoint URLs or ids.
+"""
 
 from typing import Any
 
@@ -13,11 +16,19 @@ async def stage_health(endpoint: StageEndpoint) -> dict[str, Any]:
     try:
         response = await endpoint.get("/health", timeout_s=_HEALTH_TIMEOUT_S)
     except httpx.HTTPError:
-        return {"status": "unreachable", "endpoint": endpoint.base_url}
-    if response.status_code == 200:
-        body = response.json()
+        return {"status": "unreachable"}
+    code = response.status_code
+    if code == 200 and endpoint.hosted:
+        try:
+            body = response.json()
+        except ValueError:
+            return {"status": "error", "detail": "the endpoint's /health is not JSON"}
         return {"status": "ok", "workers": body.get("workers"), "jobs": body.get("jobs")}
-    if response.status_code == 404:
+    if code == 404 and endpoint.hosted:
+        return {"status": "no such endpoint", "detail": "check its *_ENDPOINT setting"}
+    if code in (401, 403):
+        return {"status": "error", "detail": f"the API key was refused (HTTP {code})"}
+    if not endpoint.hosted and code < 500:
         # Runpod's local API server has no /health route: that it answered is enough.
         return {"status": "ok", "detail": "reachable (local API server, no /health route)"}
-    return {"status": "error", "detail": f"HTTP {response.status_code}"}
+    return {"status": "error", "detail": f"HTTP {code}"}

@@ -1,6 +1,6 @@
 """Orchestrator configuration, read from the environment."""
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import Limits, Stage
@@ -8,22 +8,30 @@ from contracts import Limits, Stage
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
 
-def endpoint_base_url(endpoint: str) -> str:
+def endpoint_base_url(endpoint: str, api_base: str = RUNPOD_API_BASE) -> str:
     """A Runpod endpoint id means the hosted API; a full URL is used as it is (local mode)."""
     endpoint = endpoint.strip().rstrip("/")
     if endpoint.startswith(("http://", "https://")):
         return endpoint
-    return f"{RUNPOD_API_BASE}/{endpoint}"
+    return f"{api_base.rstrip('/')}/{endpoint}"
+
+
+def is_hosted(endpoint: str, api_base: str = RUNPOD_API_BASE) -> bool:
+    """An endpoint id, or a URL of Runpod's hosted API: it bills, has /cancel and /health."""
+    return endpoint_base_url(endpoint, api_base).startswith(api_base.rstrip("/"))
 
 
 class OrchestratorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
-    runpod_api_key: SecretStr | None = None
+    # Where endpoint ids point: Runpod's API (another address only for a stand-in of it).
+    runpod_api_base: str = RUNPOD_API_BASE
     # Defaults are the ports `make run` gives the workers' local API servers.
     preprocess_endpoint: str = "http://localhost:8001"
     inference_endpoint: str = "http://localhost:8002"
     postprocess_endpoint: str = "http://localhost:8003"
+    # After the endpoints, so its check can see them.
+    runpod_api_key: SecretStr | None = Field(default=None, validate_default=True)
     preprocess_timeout_s: float = Field(default=30.0, gt=0)
     inference_timeout_s: float = Field(default=120.0, gt=0)
     postprocess_timeout_s: float = Field(default=30.0, gt=0)
@@ -36,12 +44,38 @@ class OrchestratorSettings(BaseSettings):
     max_request_bytes: int = Field(default=20_000_000, ge=1_000)
     # One connection pool for all three endpoints.
     max_connections: int = Field(default=100, ge=1)
+    # Pipeline requests served at once; more are answered 429 with Retry-After instead of
+    # queueing without bound (each holds a connection per stage it is in).
+    max_in_flight: int = Field(default=64, ge=1)
     host: str = "0.0.0.0"
     port: int = 8888
     log_level: str = "info"
 
+    @field_validator("runpod_api_key")
+    @classmethod
+    def _key_for_hosted_endpoints(
+        cls, key: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        hosted = [
+            f"{stage.value.upper()}_ENDPOINT"
+            for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
+            if is_hosted(
+                str(info.data.get(f"{stage.value}_endpoint", "")),
+                str(info.data.get("runpod_api_base", RUNPOD_API_BASE)),
+            )
+        ]
+        if hosted and not (key and key.get_secret_value().strip()):
+            verb = "names a hosted endpoint" if len(hosted) == 1 else "name hosted endpoints"
+            raise ValueError(
+                f"required, because {' and '.join(hosted)} {verb} (set it to your Runpod API key)"
+            )
+        return key
+
     def base_url(self, stage: Stage) -> str:
-        return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"))
+        return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
+
+    def hosted(self, stage: Stage) -> bool:
+        return is_hosted(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
 
     def timeout_s(self, stage: Stage) -> float:
         return getattr(self, f"{stage.value}_timeout_s")

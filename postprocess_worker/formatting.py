@@ -11,7 +11,8 @@ from contracts import (
     ResultMetadata,
     confidence_level,
 )
-from postprocess_worker.aggregate import aggregate_windows, label_scores, ranked
+from contracts.aggregation import aggregate_windows, label_scores, ranked
+from contracts.postprocess import PostprocessSingleOutput, text_preview
 
 
 def format_item(item: PostprocessItem, model: str | None) -> ClassificationResult:
@@ -23,7 +24,13 @@ def format_item(item: PostprocessItem, model: str | None) -> ClassificationResul
         all_predictions = ranked(label_scores(item.predictions))
         window_count = 1
     best = all_predictions[0]
-    stats = item.stats.model_dump() if item.stats else {}
+    # The caller's metadata first, so the counts this stage knows for certain win.
+    metadata: dict[str, Any] = dict(item.metadata or {})
+    if item.stats:
+        metadata.update(item.stats.model_dump())
+    metadata["windows"] = window_count
+    if model is not None or "model" not in metadata:
+        metadata["model"] = model
     return ClassificationResult(
         classification=Classification(
             label=best.label,
@@ -31,11 +38,19 @@ def format_item(item: PostprocessItem, model: str | None) -> ClassificationResul
             confidence_level=confidence_level(best.confidence),
             all_predictions=all_predictions,
         ),
-        metadata=ResultMetadata(**stats, windows=window_count, model=model),
+        metadata=ResultMetadata(**metadata),
     )
 
 
-def postprocess(job_input: Any) -> PostprocessOutput:
+def postprocess(job_input: Any) -> PostprocessOutput | PostprocessSingleOutput:
     request = PostprocessInput.model_validate(job_input)
     model = request.model_info.model_id if request.model_info else None
-    return PostprocessOutput(results=[format_item(item, model) for item in request.items])
+    results = [format_item(item, model) for item in request.items]
+    if not PostprocessInput.is_single_form(job_input):
+        return PostprocessOutput(results=results)
+    # The pattern's form in, the pattern's form out: the one result at the top level.
+    item = request.items[0]
+    return PostprocessSingleOutput(
+        **results[0].model_dump(),
+        text_preview=text_preview(item.original_text) if item.original_text else None,
+    )

@@ -2,9 +2,11 @@
 locally. It speaks the hosted wire format: POST /runsync, GET /status/{id}, POST /cancel/{id},
 Bearer auth, delayTime/executionTime, and the SDK's JSON error for a raised exception.
 
-Each endpoint id picks a behaviour: http://host:port/v2/<behaviour>.
+Each endpoint id picks a behaviour: http://host:port/v2/<behaviour>. An id that names no
+behaviour is an endpoint that does not exist: 404, as the hosted API answers.
 """
 
+import asyncio
 import itertools
 import json
 import threading
@@ -31,11 +33,28 @@ SDK_TRACEBACK_ERROR = json.dumps(
 )
 
 
+BEHAVIOURS = {
+    "echo",
+    "rate-limited",
+    "queued",
+    "stuck",
+    "stall",
+    "flaky-status",
+    "local-status",
+    "failed",
+    "raised",
+    "timed-out",
+    "server-error",
+}
+
+
 class FakeRunpod:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.status_polls: dict[str, int] = defaultdict(int)
         self.cancelled: list[str] = []
+        # Every /runsync body, by endpoint: what the orchestrator sent (input, policy).
+        self.submitted: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._ids = itertools.count(1)
         self.app = self._build()
         self.url = ""
@@ -61,7 +80,10 @@ class FakeRunpod:
             if request.headers.get("Authorization") != f"Bearer {API_KEY}":
                 return JSONResponse({"error": "Unauthorized"}, status_code=401)
             body = await request.json()
+            self.submitted[behaviour].append(body)
             job_id = f"job-{next(self._ids)}"
+            if behaviour == "stall":  # a connection that never answers, not even at `wait`
+                await asyncio.sleep(3600)
             if behaviour == "echo":
                 return done(job_id, {"echo": body["input"]})
             if behaviour == "rate-limited" and self.calls.count(("POST", request.url.path)) == 1:
@@ -104,25 +126,33 @@ class FakeRunpod:
 
         @app.get("/v2/{behaviour}/health")
         async def health(behaviour: str):
+            if behaviour not in BEHAVIOURS:
+                return JSONResponse({"error": "endpoint not found"}, status_code=404)
             return {"jobs": {"inQueue": 0, "inProgress": 0}, "workers": {"idle": 1, "running": 0}}
 
         return app
 
 
 @contextmanager
-def serve_fake_runpod(port: int) -> Iterator[FakeRunpod]:
-    fake = FakeRunpod()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning")
-    )
+def serve_in_thread(app: Any, port: int) -> Iterator[str]:
+    """Any ASGI app on a real uvicorn server on 127.0.0.1, for tests that need real HTTP
+    (chunked bodies, clients that go away); yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    fake.url = f"http://127.0.0.1:{port}"
     try:
-        yield fake
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+@contextmanager
+def serve_fake_runpod(port: int) -> Iterator[FakeRunpod]:
+    fake = FakeRunpod()
+    with serve_in_thread(fake.app, port) as url:
+        fake.url = url
+        yield fake

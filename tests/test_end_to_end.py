@@ -125,7 +125,7 @@ def test_a_batch_answers_in_input_order_with_one_inference_job(client):
         (
             "/classify",
             {"text": "a" * 10_001},
-            "Text too long (maximum 10,000 characters). Got 10,001 characters.",
+            "Text too long (maximum 10,000 characters). Got 10001 characters.",
         ),
         ("/classify", {}, "text: Field required"),
         ("/classify-batch", [], "Batch cannot be empty"),

@@ -3,6 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
+from contracts import describe_validation_error
 from contracts.worker_result import StageInputError
 from postprocess_worker.formatting import postprocess
 
@@ -30,7 +31,9 @@ def test_the_patterns_single_prediction_list():
             "stats": {"word_count": 3, "sentence_count": 1, "char_count": 14},
         }
     )
-    [result] = output.results
+    # The pattern's form in, the pattern's form out: the result at the top level.
+    result = output
+    assert output.text_preview is None
     assert result.classification.label == "POSITIVE"
     assert result.classification.confidence == 0.7
     assert result.classification.confidence_level == "medium"
@@ -84,3 +87,64 @@ def test_inconsistent_predictions_are_refused_with_a_reason():
 def test_both_or_neither_source_is_refused():
     with pytest.raises(ValidationError, match="either predictions or windows"):
         postprocess({"items": [{"stats": {"word_count": 1, "sentence_count": 1, "char_count": 3}}]})
+
+
+def test_the_patterns_documented_body_is_accepted_and_answered_at_the_top_level():
+    # The pattern's README example for /cpu/postprocess, word for word.
+    output = postprocess(
+        {
+            "predictions": [
+                {"label": "positive", "confidence": 0.9},
+                {"label": "negative", "confidence": 0.1},
+            ],
+            "original_text": "This is great!",
+            "metadata": {"word_count": 3},
+        }
+    ).model_dump()
+    assert output["classification"]["label"] == "positive"
+    assert output["classification"]["confidence"] == 0.9
+    assert output["classification"]["confidence_level"] == "high"
+    assert output["text_preview"] == "This is great!"
+    assert output["metadata"]["word_count"] == 3
+    assert output["metadata"]["windows"] == 1
+
+
+def test_a_long_original_text_is_previewed_in_100_characters():
+    output = postprocess(
+        {"predictions": [{"label": "A", "confidence": 1.0}], "original_text": "x" * 150}
+    )
+    assert output.text_preview == "x" * 100 + "..."
+
+
+def test_the_callers_metadata_is_kept_but_the_stage_counts_win():
+    output = postprocess(
+        {
+            "predictions": [{"label": "A", "confidence": 1.0}],
+            "metadata": {"word_count": 99, "source": "crm", "model": {"model_type": "x"}},
+            "stats": {"word_count": 3, "sentence_count": 1, "char_count": 14},
+        }
+    ).model_dump()
+    assert output["metadata"]["word_count"] == 3
+    assert output["metadata"]["source"] == "crm"
+    assert output["metadata"]["model"] == {"model_type": "x"}
+
+
+def test_a_batch_is_answered_as_results():
+    item = {"predictions": [{"label": "A", "confidence": 1.0}]}
+    output = postprocess({"items": [item, item]})
+    assert len(output.results) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"predictions": [{"label": "\ud800", "confidence": 1.0}]},
+        {"predictions": [{"label": "A", "confidence": 1.0}], "original_text": "a\udfffb"},
+        {"predictions": [{"label": "A", "confidence": 1.0}], "metadata": {"k": ["\ud800"]}},
+    ],
+)
+def test_strings_that_cannot_be_encoded_are_refused(body):
+    with pytest.raises(ValidationError) as caught:
+        postprocess(body)
+    message, _ = describe_validation_error(caught.value)
+    assert message == "Text is not valid Unicode"

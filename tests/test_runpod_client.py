@@ -26,13 +26,22 @@ def fake():
         yield server
 
 
-def run_job(base_url: str, job_input=None, timeout_s=5.0, api_key=API_KEY):
+def run_job(base_url: str, job_input=None, timeout_s=5.0, api_key=API_KEY, hosted=True):
     async def go():
         async with httpx.AsyncClient() as client:
             endpoint = StageEndpoint(
-                Stage.INFERENCE, base_url, client, timeout_s, poll_interval_s=0.05, api_key=api_key
+                Stage.INFERENCE,
+                base_url,
+                client,
+                timeout_s,
+                poll_interval_s=0.05,
+                api_key=api_key,
+                hosted=hosted,
             )
-            return await endpoint.run(job_input or {"x": 1})
+            try:
+                return await endpoint.run(job_input or {"x": 1})
+            finally:
+                await endpoint.drain_cancellations()
 
     return asyncio.run(go())
 
@@ -108,7 +117,7 @@ def test_server_errors_and_unknown_endpoints_are_unavailable(fake):
 
 def test_an_unreachable_endpoint_is_unavailable():
     with pytest.raises(StageUnavailableError, match="cannot reach the endpoint"):
-        run_job(f"http://127.0.0.1:{free_port()}")
+        run_job(f"http://127.0.0.1:{free_port()}", hosted=False)
 
 
 PREDICTIONS = [{"label": "POSITIVE", "confidence": 0.9}, {"label": "NEGATIVE", "confidence": 0.1}]
@@ -117,11 +126,13 @@ PREDICTIONS = [{"label": "POSITIVE", "confidence": 0.9}, {"label": "NEGATIVE", "
 @pytest.fixture
 def orchestrator_with(fake):
     def make(preprocess="echo", inference="echo", postprocess="echo", timeout_s=5.0):
+        # Endpoint ids, as on Runpod, against the stand-in of its hosted API.
         settings = OrchestratorSettings(
             runpod_api_key=API_KEY,
-            preprocess_endpoint=fake.base(preprocess),
-            inference_endpoint=fake.base(inference),
-            postprocess_endpoint=fake.base(postprocess),
+            runpod_api_base=f"{fake.url}/v2",
+            preprocess_endpoint=preprocess,
+            inference_endpoint=inference,
+            postprocess_endpoint=postprocess,
             inference_timeout_s=timeout_s,
             poll_interval_s=0.05,
         )
@@ -212,9 +223,10 @@ def test_an_oversized_body_is_refused_before_it_is_read():
 def test_health_is_503_when_a_stage_cannot_be_reached(fake):
     settings = OrchestratorSettings(
         runpod_api_key=API_KEY,
+        runpod_api_base=f"{fake.url}/v2",
         preprocess_endpoint=f"http://127.0.0.1:{free_port()}",
-        inference_endpoint=fake.base("echo"),
-        postprocess_endpoint=fake.base("echo"),
+        inference_endpoint="echo",
+        postprocess_endpoint="echo",
     )
     with TestClient(create_app(settings)) as client:
         response = client.get("/health")

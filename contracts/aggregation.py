@@ -1,6 +1,10 @@
-"""Combine a text's window predictions into one distribution: the token-weighted mean."""
+"""Combine a text's window predictions into one distribution: the token-weighted mean.
 
-from contracts import LabelScore, WindowPrediction
+A rule, not a stage: postprocess aggregates a pipeline's windows with it, and inference
+answers the pattern's single-text form with the same numbers.
+"""
+
+from contracts.inference import LabelScore, WindowPrediction
 from contracts.worker_result import StageInputError
 
 

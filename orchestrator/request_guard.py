@@ -1,0 +1,200 @@
+"""What every request passes through first: its id, admission, the client leaving, our bugs.
+
+A plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which re-raises a handler's
+exception to the server, where it is logged with its traceback, and resets the connection):
+- a request id, kept from X-Request-ID when sent, on every answer;
+- the body limit: MAX_REQUEST_BYTES, from Content-Length before reading, else counted as
+  the bytes arrive (chunked bodies too), answered 413 as soon as it is passed;
+- admission: at most MAX_IN_FLIGHT pipeline requests at once; more are answered 429 with
+  Retry-After at once, instead of queueing without bound;
+- a client that goes away before its answer cancels its request, so the stage jobs it
+  started are cancelled too (orchestrator/runpod_client.py);
+- an unexpected exception is answered 500 in the error shape and logged once, by type and
+  request id: never a traceback, which can hold the caller's text;
+- one log line per request: method, path, status, duration, request id; never the body.
+"""
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts import ErrorType
+from orchestrator.errors import error_answer
+
+log = logging.getLogger("orchestrator")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_in_flight: int,
+        max_request_bytes: int,
+        admitted: Callable[[Scope], bool],
+    ):
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.max_request_bytes = max_request_bytes
+        # Which requests count against MAX_IN_FLIGHT: the ones that run stage jobs.
+        self._admitted = admitted
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"], state["started"] = request_id, started
+        status = {"code": 500, "started": False, "complete": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                status["complete"] = True
+            await send(message)
+
+        counted = self._admitted(scope)
+        try:
+            if _declared_length(scope) > self.max_request_bytes:
+                # Refused before a byte is read. A body without Content-Length (chunked) is
+                # counted as it arrives instead (_serve).
+                response = error_answer(
+                    request_id,
+                    started,
+                    413,
+                    f"Request body too large (maximum {self.max_request_bytes:,} bytes)",
+                    ErrorType.INVALID_INPUT,
+                )
+                await response(scope, receive, send_with_id)
+                return
+            if counted and self.in_flight >= self.max_in_flight:
+                response = error_answer(
+                    request_id,
+                    started,
+                    429,
+                    f"Too many requests in flight (maximum {self.max_in_flight}); "
+                    "retry after 1 second",
+                    ErrorType.OVERLOADED,
+                    headers={"Retry-After": "1"},
+                )
+                await response(scope, receive, send_with_id)
+                return
+            if counted:
+                self.in_flight += 1
+            try:
+                await self._serve(scope, receive, send_with_id, status)
+            finally:
+                if counted:
+                    self.in_flight -= 1
+        finally:
+            path = scope.get("path", "")
+            log.info(
+                "%s %s %d %.1fms request_id=%s%s",
+                scope.get("method", "-"),
+                path,
+                status["code"],
+                (time.perf_counter() - started) * 1000,
+                request_id,
+                "" if status["complete"] else " (no answer sent: the client went away)",
+            )
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, status: dict) -> None:
+        """Run the app; cancel it if the client leaves first; answer 500 for our own bugs."""
+        body_read = asyncio.Event()
+        client_gone = asyncio.Event()
+        received = 0
+
+        async def app_receive() -> Message:
+            nonlocal received
+            if body_read.is_set():
+                # The body is in; the only message left is the client leaving.
+                await client_gone.wait()
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                client_gone.set()
+                body_read.set()
+                return message
+            received += len(message.get("body", b""))
+            if received > self.max_request_bytes:
+                # Raised into the route reading the body; answered 413 by the error handlers,
+                # before the rest of the body is read.
+                raise HTTPException(413)
+            if not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def watch_for_disconnect() -> None:
+            await body_read.wait()
+            if client_gone.is_set():
+                return
+            message = await receive()
+            if message["type"] == "http.disconnect" and not status["complete"]:
+                client_gone.set()
+
+        app_task = asyncio.ensure_future(self.app(scope, app_receive, send))
+        watcher = asyncio.ensure_future(watch_for_disconnect())
+        gone = asyncio.ensure_future(client_gone.wait())
+        try:
+            await asyncio.wait({app_task, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not app_task.done():
+                # Nobody will read this answer: stop the work, which cancels its stage jobs.
+                app_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await app_task
+                return
+            app_task.result()
+        except asyncio.CancelledError:
+            app_task.cancel()
+            raise
+        except Exception as exc:
+            request_id = scope["state"]["request_id"]
+            # Once, by type and request id: a message or traceback can carry user text.
+            log.error("request_id=%s internal error: %s", request_id, type(exc).__name__)
+            if not status["started"]:
+                response = error_answer(
+                    request_id,
+                    scope["state"]["started"],
+                    500,
+                    "Internal error in the orchestrator",
+                    ErrorType.INTERNAL,
+                )
+                with contextlib.suppress(Exception):
+                    await response(scope, receive, send)
+        finally:
+            watcher.cancel()
+            gone.cancel()
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            sent = value.decode("latin-1")
+            if _REQUEST_ID.match(sent):
+                return sent
+            break
+    return uuid.uuid4().hex
