@@ -9,6 +9,7 @@ from contracts.api import (
     ClassifyBatchResponse,
     ClassifyRequest,
     ClassifyResponse,
+    ErrorResponse,
     InferenceResponse,
     PostprocessResponse,
     PostprocessSingleResponse,
@@ -17,7 +18,6 @@ from contracts.api import (
     Timings,
 )
 from contracts.errors import (
-    ErrorResponse,
     ErrorType,
     FieldError,
     Stage,
@@ -46,6 +46,8 @@ from contracts.postprocess import (
     confidence_level,
 )
 from contracts.preprocess import (
+    PreprocessBatchInput,
+    PreprocessBatchOutput,
     PreprocessInput,
     PreprocessOutput,
     TextStats,
@@ -79,6 +81,8 @@ __all__ = [
     "PostprocessOutput",
     "PostprocessResponse",
     "PostprocessSingleResponse",
+    "PreprocessBatchInput",
+    "PreprocessBatchOutput",
     "PreprocessInput",
     "PreprocessOutput",
     "PreprocessResponse",

@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.errors import ErrorType, FieldError, Stage
 from contracts.inference import InferenceOutput
 from contracts.postprocess import ClassificationResult, PostprocessOutput, PostprocessSingleOutput
 from contracts.preprocess import PreprocessOutput
@@ -23,9 +24,13 @@ class StageTiming(BaseModel):
     queue_ms: float | None = None
     execution_ms: float | None = None
     jobs: int = 1
+    # Requests whose texts shared this stage's job(s): concurrent requests are coalesced.
+    shared_by: int = 1
 
 
 class Timings(BaseModel):
+    # How long the request waited for others to share its jobs (COALESCE_WAIT_MS at most).
+    coalesce_wait_ms: float = 0.0
     preprocess: StageTiming | None = None
     inference: StageTiming | None = None
     postprocess: StageTiming | None = None
@@ -65,3 +70,13 @@ class PostprocessResponse(PostprocessOutput, Answered):
 
 class PostprocessSingleResponse(PostprocessSingleOutput, Answered):
     pass
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    error_type: ErrorType
+    stage: Stage
+    request_id: str | None = None
+    details: list[FieldError] = []
+    # The stages that ran before (and including) the one that failed, and the total.
+    timings: Timings | None = None

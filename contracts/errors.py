@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from contracts.api import Timings
 from contracts.limits import Limits
 
 
@@ -31,16 +30,6 @@ class ErrorType(StrEnum):
 class FieldError(BaseModel):
     field: str
     message: str
-
-
-class ErrorResponse(BaseModel):
-    error: str
-    error_type: ErrorType
-    stage: Stage
-    request_id: str | None = None
-    details: list[FieldError] = []
-    # The stages that ran before (and including) the one that failed, and the total.
-    timings: Timings | None = None
 
 
 # What a worker may say about its own failure: the rest are the orchestrator's to tell.

@@ -1,17 +1,34 @@
 """Preprocess stage (CPU): raw text in; cleaned text, counts and token windows out."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from contracts.errors import WorkerError
 from contracts.limits import Limits
 from contracts.text import ClassifiableText
 
 
 class PreprocessInput(BaseModel):
+    """One text, the pattern's form."""
+
     model_config = ConfigDict(extra="forbid")
 
     text: ClassifiableText
+
+
+class PreprocessBatchInput(BaseModel):
+    """Many texts in one job, so a batch (or concurrent requests) pays Runpod's per-job cost
+    once. Each item is validated on its own: a bad one fails alone, not its neighbours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Any] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
+
+    @staticmethod
+    def is_batch_form(data: Any) -> bool:
+        return isinstance(data, dict) and "items" in data
 
 
 class TokenWindow(BaseModel):
@@ -77,3 +94,9 @@ class PreprocessOutput(TextStats):
     cleaned_text: str
     windows: list[TokenWindow]
     tokenizer: TokenizerInfo
+
+
+class PreprocessBatchOutput(BaseModel):
+    """One entry per item, in order: its output, or the typed error that failed it alone."""
+
+    results: list[PreprocessOutput | WorkerError]

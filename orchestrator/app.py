@@ -33,6 +33,7 @@ from contracts import (
     Timings,
 )
 from contracts.postprocess import PostprocessSingleOutput
+from orchestrator.coalescing import Coalescer
 from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
 from orchestrator.health import stage_health
 from orchestrator.pipeline import Pipeline, parse_output
@@ -98,6 +99,11 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
             }
             app.state.pipeline = Pipeline(endpoints)
+            app.state.coalescer = Coalescer(
+                app.state.pipeline.classify_many,
+                settings.coalesce_wait_ms,
+                settings.coalesce_max_texts,
+            )
             try:
                 yield
             finally:
@@ -123,6 +129,9 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     def pipeline(request: Request) -> Pipeline:
         return request.app.state.pipeline
 
+    def coalescer(request: Request) -> Coalescer:
+        return request.app.state.coalescer
+
     @app.post(
         "/classify",
         response_model=ClassifyResponse,
@@ -130,7 +139,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         summary="Classify one text: preprocess, inference, postprocess",
     )
     async def classify(body: ClassifyRequest, request: Request) -> JSONResponse:
-        results, timings = await pipeline(request).classify([body.text])
+        results, timings = await coalescer(request).classify([body.text])
         response = ClassifyResponse(
             **results[0].model_dump(), request_id=request.state.request_id, timings=timings
         )
@@ -140,7 +149,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         "/classify-batch",
         response_model=ClassifyBatchResponse,
         responses=stage_errors,
-        summary="Classify many texts: preprocess each, ONE inference job, postprocess",
+        summary="Classify many texts: one job per stage for the whole batch",
         # The body is read by the route (the count is checked before any item is validated),
         # so its schema is declared here for /docs.
         openapi_extra={
@@ -161,7 +170,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     )
     async def classify_batch(request: Request) -> JSONResponse:
         texts = await _batch_texts(request, settings.max_batch_texts)
-        results, timings = await pipeline(request).classify(texts)
+        results, timings = await coalescer(request).classify(texts)
         response = ClassifyBatchResponse(
             results=results, request_id=request.state.request_id, timings=timings
         )

@@ -1,37 +1,56 @@
-"""The pipeline: preprocess each text, one inference job for all, then postprocess.
+"""The pipeline: one preprocess job, one inference job, one postprocess job, for many texts.
 
-Every stage output is validated against its contract before the next stage sees it, so a
-worker that answers something else fails here with the stage's name, not three stages on.
+The texts may belong to several requests (see coalescing.py): each request's outcome is its
+own. A text a worker refuses fails its own request only; a stage that fails as a whole
+fails every request in it. Every stage output is validated against its contract before the
+next stage sees it, so a worker that answers something else fails here with the stage's
+name, not three stages on.
 """
 
 import asyncio
+import functools
 import time
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from contracts import (
     ClassificationResult,
+    ErrorType,
     InferenceOutput,
+    Limits,
+    ModelInfo,
     PostprocessOutput,
+    PreprocessBatchOutput,
     PreprocessOutput,
     Stage,
     StageTiming,
-    Timings,
+    WindowPrediction,
+    WorkerError,
 )
-from orchestrator.runpod_client import StageEndpoint, StageError, StageFailedError
+from orchestrator.runpod_client import (
+    StageEndpoint,
+    StageError,
+    StageFailedError,
+    StageRejectedInputError,
+)
 
-Output = TypeVar("Output", bound=BaseModel)
+
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter:
+    return TypeAdapter(model)
 
 
-def parse_output(stage: Stage, model: type[Output], output: Any) -> Output:
+def parse_output(stage: Stage, model: Any, output: Any) -> Any:
+    """`output` as `model` (a pydantic model or a union of them), or the stage's failure."""
     try:
-        return model.model_validate(output)
+        return _adapter(model).validate_python(output)
     except ValidationError:
         raise StageFailedError(stage, "the worker's output does not match the contract") from None
 
 
-def combined_timing(timings: list[StageTiming], wall_ms: float) -> StageTiming:
+def combined_timing(timings: list[StageTiming], wall_ms: float, shared_by: int) -> StageTiming:
     """Jobs of one stage that ran side by side: the wall time, and the slowest job's parts."""
     queue = [t.queue_ms for t in timings if t.queue_ms is not None]
     execution = [t.execution_ms for t in timings if t.execution_ms is not None]
@@ -40,7 +59,31 @@ def combined_timing(timings: list[StageTiming], wall_ms: float) -> StageTiming:
         queue_ms=max(queue) if queue else None,
         execution_ms=max(execution) if execution else None,
         jobs=len(timings),
+        shared_by=shared_by,
     )
+
+
+def copied_error(exc: StageError) -> StageError:
+    """One exception object per request: each answer fills in its own timings."""
+    # Not copy.copy: an exception is rebuilt from its args, which are not its __init__'s.
+    twin = exc.__class__.__new__(exc.__class__)
+    twin.args = exc.args
+    twin.__dict__.update(exc.__dict__)
+    twin.timings = dict(exc.timings)
+    return twin
+
+
+@dataclass
+class RequestOutcome:
+    """One request's share of a pipeline run: what each stage made of its texts, its
+    results, or what failed it."""
+
+    texts: list[str]
+    preprocessed: list[PreprocessOutput] = field(default_factory=list)
+    windows: list[list[WindowPrediction]] = field(default_factory=list)
+    model_info: ModelInfo | None = None
+    results: list[ClassificationResult] = field(default_factory=list)
+    error: StageError | None = None
 
 
 class Pipeline:
@@ -50,78 +93,203 @@ class Pipeline:
     async def run_stage(self, stage: Stage, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
         return await self.endpoints[stage].run(job_input)
 
-    async def classify(self, texts: list[str]) -> tuple[list[ClassificationResult], Timings]:
-        started = time.perf_counter()
+    async def classify_many(
+        self, requests: list[list[str]]
+    ) -> tuple[list[RequestOutcome], dict[str, StageTiming]]:
+        """Classify each request's texts with one job per stage for all of them.
+
+        Raises StageError when a stage fails as a whole (every request fails with it); a
+        request whose own text a worker refused gets that error in its outcome instead.
+        """
+        outcomes = [RequestOutcome(texts) for texts in requests]
         done: dict[str, StageTiming] = {}
         try:
-            results = await self._classify(texts, done)
+            await self._run(outcomes, done)
         except StageError as exc:
             # The error answer shows how far the request got, and how long each part took.
             exc.timings = {**done, **exc.timings}
             raise
-        return results, Timings(**done, total_ms=round((time.perf_counter() - started) * 1000, 3))
+        return outcomes, done
 
-    async def _classify(
-        self, texts: list[str], done: dict[str, StageTiming]
-    ) -> list[ClassificationResult]:
-        preprocessed, done["preprocess"] = await self._preprocess_all(texts)
+    async def _run(self, outcomes: list[RequestOutcome], done: dict[str, StageTiming]) -> None:
+        shared_by = len(outcomes)
+        await self._preprocess(outcomes, done, shared_by)
+        live = [o for o in outcomes if o.error is None]
+        if live:
+            await self._infer(live, done, shared_by)
+        live = [o for o in live if o.error is None]
+        if live:
+            await self._postprocess(live, done, shared_by)
 
-        inference_input = {
-            "items": [
-                {"windows": p.windows, "tokenizer_fingerprint": p.tokenizer.fingerprint}
-                for p in preprocessed
-            ]
-        }
-        raw, done["inference"] = await self.run_stage(Stage.INFERENCE, _jsonable(inference_input))
-        inference = parse_output(Stage.INFERENCE, InferenceOutput, raw)
-        if len(inference.results) != len(preprocessed):
-            raise StageFailedError(Stage.INFERENCE, "the worker returned a wrong number of results")
-
-        postprocess_input = {
-            "items": [
-                {
-                    "windows": result.windows,
-                    "stats": {
-                        "word_count": p.word_count,
-                        "sentence_count": p.sentence_count,
-                        "char_count": p.char_count,
-                    },
-                }
-                for p, result in zip(preprocessed, inference.results, strict=True)
-            ],
-            "model_info": inference.model_info,
-        }
-        raw, done["postprocess"] = await self.run_stage(
-            Stage.POSTPROCESS, _jsonable(postprocess_input)
-        )
-        postprocessed = parse_output(Stage.POSTPROCESS, PostprocessOutput, raw)
-        if len(postprocessed.results) != len(preprocessed):
+    async def _preprocess(
+        self, outcomes: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
+    ) -> None:
+        texts = [{"text": text} for o in outcomes for text in o.texts]
+        raw, timing = await self.run_stage(Stage.PREPROCESS, {"items": texts})
+        done["preprocess"] = timing.model_copy(update={"shared_by": shared_by})
+        output = parse_output(Stage.PREPROCESS, PreprocessBatchOutput, raw)
+        if len(output.results) != len(texts):
             raise StageFailedError(
-                Stage.POSTPROCESS, "the worker returned a wrong number of results"
+                Stage.PREPROCESS, "the worker returned a wrong number of results"
             )
-        return postprocessed.results
+        results = iter(output.results)
+        for outcome in outcomes:
+            mine = [next(results) for _ in outcome.texts]
+            failed = next((r for r in mine if isinstance(r, WorkerError)), None)
+            if failed is not None:
+                outcome.error = _item_error(Stage.PREPROCESS, failed)
+            else:
+                outcome.preprocessed = mine  # type: ignore[assignment]
 
-    async def _preprocess_all(self, texts: list[str]) -> tuple[list[PreprocessOutput], StageTiming]:
+    async def _infer(
+        self, live: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
+    ) -> None:
+        timings: list[StageTiming] = []
+
+        async def run_chunk(chunk: list[RequestOutcome]) -> None:
+            items = [
+                {"windows": p.windows, "tokenizer_fingerprint": p.tokenizer.fingerprint}
+                for o in chunk
+                for p in o.preprocessed
+            ]
+            shares = await self._shared_job(
+                Stage.INFERENCE, chunk, {"items": items}, timings, InferenceOutput
+            )
+            for outcome, output in shares:
+                if output is not None:
+                    outcome.windows = [r.windows for r in output.results]
+                    outcome.model_info = output.model_info
+
         started = time.perf_counter()
+        # A TaskGroup, not gather: when one job fails, its siblings are cancelled, and with
+        # them their Runpod jobs (StageEndpoint.run), since nobody will read their answers.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for chunk in _chunks_by_windows(live):
+                    group.create_task(run_chunk(chunk))
+        except* StageError as failures:
+            raise failures.exceptions[0] from None
+        wall_ms = (time.perf_counter() - started) * 1000
+        done["inference"] = combined_timing(timings, wall_ms, shared_by)
+
+    async def _postprocess(
+        self, live: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
+    ) -> None:
+        items = [
+            {
+                "windows": text_windows,
+                "stats": {
+                    "word_count": p.word_count,
+                    "sentence_count": p.sentence_count,
+                    "char_count": p.char_count,
+                },
+            }
+            for o in live
+            for p, text_windows in zip(o.preprocessed, o.windows, strict=True)
+        ]
+        timings: list[StageTiming] = []
+        started = time.perf_counter()
+        shares = await self._shared_job(
+            Stage.POSTPROCESS,
+            live,
+            {"items": items, "model_info": live[0].model_info},
+            timings,
+            PostprocessOutput,
+        )
+        wall_ms = (time.perf_counter() - started) * 1000
+        done["postprocess"] = combined_timing(timings, wall_ms, shared_by)
+        for outcome, output in shares:
+            if output is not None:
+                outcome.results = output.results
+
+    async def _shared_job(
+        self,
+        stage: Stage,
+        members: list[RequestOutcome],
+        job_input: dict[str, Any],
+        timings: list[StageTiming],
+        model: type[InferenceOutput] | type[PostprocessOutput],
+    ) -> list[tuple[RequestOutcome, Any]]:
+        """One job for several requests' items; each request gets its slice of the output.
+
+        When the worker refuses the input and several requests share the job, each runs
+        alone once more, so the one whose text is at fault fails and the others do not.
+        """
+        counts = [len(o.texts) for o in members]
+        try:
+            raw, timing = await self.run_stage(stage, _jsonable(job_input))
+        except StageRejectedInputError:
+            if len(members) == 1:
+                raise
+            return await self._one_by_one(stage, members, job_input, timings, model)
+        timings.append(timing)
+        output = parse_output(stage, model, raw)
+        if len(output.results) != sum(counts):
+            raise StageFailedError(stage, "the worker returned a wrong number of results")
+        sliced = []
+        start = 0
+        for outcome, count in zip(members, counts, strict=True):
+            part = output.model_copy(update={"results": output.results[start : start + count]})
+            sliced.append((outcome, part))
+            start += count
+        return sliced
+
+    async def _one_by_one(
+        self,
+        stage: Stage,
+        members: list[RequestOutcome],
+        job_input: dict[str, Any],
+        timings: list[StageTiming],
+        model: type[InferenceOutput] | type[PostprocessOutput],
+    ) -> list[tuple[RequestOutcome, Any]]:
+        items = iter(job_input["items"])
+        shares = [[next(items) for _ in o.texts] for o in members]
+
+        async def alone(outcome: RequestOutcome, share: list[Any]) -> tuple[RequestOutcome, Any]:
+            try:
+                result = await self._shared_job(
+                    stage, [outcome], {**job_input, "items": share}, timings, model
+                )
+            except StageRejectedInputError as exc:
+                outcome.error = exc
+                return outcome, None
+            return result[0]
+
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self.run_stage(Stage.PREPROCESS, {"text": text}))
-                    for text in texts
+                    group.create_task(alone(o, share))
+                    for o, share in zip(members, shares, strict=True)
                 ]
         except* StageError as failures:
-            # The first failure speaks for the batch; the TaskGroup cancelled the rest.
             raise failures.exceptions[0] from None
-        wall_ms = (time.perf_counter() - started) * 1000
-        timing = combined_timing([t.result()[1] for t in tasks], wall_ms)
-        try:
-            outputs = [
-                parse_output(Stage.PREPROCESS, PreprocessOutput, t.result()[0]) for t in tasks
-            ]
-        except StageError as exc:
-            exc.timings[Stage.PREPROCESS.value] = timing
-            raise
-        return outputs, timing
+        return [task.result() for task in tasks]
+
+
+def _chunks_by_windows(live: list[RequestOutcome]) -> list[list[RequestOutcome]]:
+    """Requests grouped into inference jobs within the per-job limits; a request's texts are
+    never split."""
+    chunks: list[list[RequestOutcome]] = [[]]
+    windows = items = 0
+    for outcome in live:
+        own_windows = sum(len(p.windows) for p in outcome.preprocessed)
+        own_items = len(outcome.texts)
+        if chunks[-1] and (
+            windows + own_windows > Limits.MAX_WINDOWS_PER_JOB
+            or items + own_items > Limits.MAX_ITEMS_PER_JOB
+        ):
+            chunks.append([])
+            windows = items = 0
+        chunks[-1].append(outcome)
+        windows += own_windows
+        items += own_items
+    return chunks
+
+
+def _item_error(stage: Stage, error: WorkerError) -> StageError:
+    if error.error_type is ErrorType.INVALID_INPUT:
+        return StageRejectedInputError(stage, error.error, error.details)
+    return StageFailedError(stage, error.error, error.error_type)
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

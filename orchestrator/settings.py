@@ -47,6 +47,13 @@ class OrchestratorSettings(BaseSettings):
     # Pipeline requests served at once; more are answered 429 with Retry-After instead of
     # queueing without bound (each holds a connection per stage it is in).
     max_in_flight: int = Field(default=64, ge=1)
+    # Concurrent /classify and /classify-batch requests share one job per stage: a request
+    # that finds others in flight waits this long for more to join it (0: never share).
+    coalesce_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
+    # Texts in one shared run at most; a batch larger than this runs alone.
+    coalesce_max_texts: int = Field(
+        default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_ITEMS_PER_JOB
+    )
     host: str = "0.0.0.0"
     port: int = 8888
     log_level: str = "info"

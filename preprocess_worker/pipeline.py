@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from contracts import PreprocessInput, PreprocessOutput
+from contracts import PreprocessBatchInput, PreprocessBatchOutput, PreprocessInput, PreprocessOutput
+from contracts.worker_result import worker_error
 from preprocess_worker.cleaning import clean_text, text_stats
 from preprocess_worker.windows import WindowTokenizer
 
 
-def preprocess(job_input: Any, tokenizer: WindowTokenizer) -> PreprocessOutput:
-    request = PreprocessInput.model_validate(job_input)
+def preprocess_text(item: Any, tokenizer: WindowTokenizer) -> PreprocessOutput:
+    request = PreprocessInput.model_validate(item)
     cleaned = clean_text(request.text)
     return PreprocessOutput(
         cleaned_text=cleaned,
@@ -16,3 +17,20 @@ def preprocess(job_input: Any, tokenizer: WindowTokenizer) -> PreprocessOutput:
         windows=tokenizer.split(cleaned),
         tokenizer=tokenizer.info,
     )
+
+
+def preprocess(
+    job_input: Any, tokenizer: WindowTokenizer
+) -> PreprocessOutput | PreprocessBatchOutput:
+    """`{"text": ...}` (the pattern's form) or `{"items": [{"text": ...}, ...]}`, where each
+    item that fails is answered with its own typed error and the others still succeed."""
+    if not PreprocessBatchInput.is_batch_form(job_input):
+        return preprocess_text(job_input, tokenizer)
+    batch = PreprocessBatchInput.model_validate(job_input)
+    results: list[PreprocessOutput | Any] = []
+    for item in batch.items:
+        try:
+            results.append(preprocess_text(item, tokenizer))
+        except Exception as exc:
+            results.append(worker_error(exc, "preprocess"))
+    return PreprocessBatchOutput(results=results)

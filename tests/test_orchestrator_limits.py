@@ -18,7 +18,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts import Stage
 from orchestrator.app import create_app
+from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import REPO_ROOT, free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod, serve_in_thread
@@ -60,18 +62,47 @@ def job_ids(fake, behaviour: str, first: int) -> list[str]:
 # Every job ends --------------------------------------------------------------------------
 
 
-def test_a_batch_whose_preprocess_times_out_cancels_all_its_jobs(fake):
+def test_a_batch_is_one_preprocess_job_and_is_cancelled_when_it_times_out(fake):
     settings = hosted_settings(fake, preprocess_endpoint="stuck", preprocess_timeout_s=0.5)
     before = len(fake.cancelled)
+    submitted_before = len(fake.submitted["stuck"])
     texts = [{"text": f"text number {i}"} for i in range(6)]
     with TestClient(create_app(settings)) as client:
-        submitted_before = len(fake.submitted["stuck"])
         response = client.post("/classify-batch", json=texts)
         assert response.status_code == 504
-        assert wait_for(lambda: len(fake.cancelled) - before >= 6)
-    submitted = len(fake.submitted["stuck"]) - submitted_before
-    assert submitted == 6
-    assert len(fake.cancelled) - before == 6
+        assert wait_for(lambda: len(fake.cancelled) > before)
+    [job] = fake.submitted["stuck"][submitted_before:]
+    assert job["input"] == {"items": texts}
+    assert len(fake.cancelled) - before == 1
+
+
+def test_when_one_job_of_a_stage_fails_all_its_siblings_are_cancelled(fake):
+    """The stages run several jobs side by side (inference chunks, re-runs): one failing
+    cancels the rest, and each of their Runpod jobs is cancelled too, not left billing."""
+    before = len(fake.cancelled)
+
+    async def siblings():
+        async with httpx.AsyncClient() as client:
+            stuck = StageEndpoint(
+                Stage.INFERENCE, fake.base("stuck"), client, 30, 0.05, API_KEY, hosted=True
+            )
+            failed = StageEndpoint(
+                Stage.INFERENCE, fake.base("failed"), client, 30, 0.05, API_KEY, hosted=True
+            )
+
+            async def fail_later():
+                await asyncio.sleep(0.5)
+                await failed.run({"x": 1})
+
+            with pytest.raises(ExceptionGroup):
+                async with asyncio.TaskGroup() as group:
+                    for i in range(5):
+                        group.create_task(stuck.run({"i": i}))
+                    group.create_task(fail_later())
+            await stuck.drain_cancellations()
+
+    asyncio.run(siblings())
+    assert len(fake.cancelled) - before == 5
 
 
 def test_cancelled_is_logged_only_for_jobs_runpod_confirmed(fake, caplog):
@@ -240,7 +271,7 @@ def test_a_bug_is_a_500_logged_once_by_type_without_a_traceback(fake, caplog):
         async def broken(texts):
             raise KeyError("the caller's private text")
 
-        app.state.pipeline.classify = broken
+        app.state.coalescer.classify = broken
         response = client.post("/classify", json={"text": "my private words"})
         # The same connection still works.
         assert client.get("/ping").status_code == 200

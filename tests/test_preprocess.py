@@ -87,3 +87,23 @@ def test_output_names_its_tokenizer(tokenizer, tiny_model_dir):
 def test_invalid_text_is_refused(tokenizer):
     with pytest.raises(ValidationError):
         preprocess({"text": "  "}, tokenizer)
+
+
+def test_many_texts_in_one_job_each_fail_alone(tokenizer):
+    output = preprocess(
+        {"items": [{"text": "A fine day."}, {"text": "  "}, {"text": "Another one."}]}, tokenizer
+    ).model_dump()
+    first, bad, third = output["results"]
+    assert first["cleaned_text"] == "A fine day."
+    assert third["cleaned_text"] == "Another one."
+    assert bad == {
+        "error": "Text cannot be empty",
+        "error_type": "invalid_input",
+        "details": [{"field": "text", "message": "Text cannot be empty"}],
+    }
+
+
+@pytest.mark.parametrize("job_input", [{"items": []}, {"items": [{"text": "x"}] * 1_025}])
+def test_a_batch_job_is_bounded(tokenizer, job_input):
+    with pytest.raises(ValidationError):
+        preprocess(job_input, tokenizer)
