@@ -31,6 +31,7 @@ from contracts import (
     Timings,
     describe_errors,
 )
+from orchestrator.docs import mount_offline_docs
 from orchestrator.health import stage_health
 from orchestrator.pipeline import Pipeline
 from orchestrator.runpod_client import StageEndpoint, StageError
@@ -140,7 +141,10 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         summary="Preprocess on CPU, classify on GPU, postprocess on CPU: three Runpod endpoints.",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_offline_docs(app)
 
     @app.middleware("http")
     async def request_id_and_log(request: Request, call_next):
