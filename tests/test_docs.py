@@ -31,7 +31,8 @@ def test_docs_page_and_its_assets_are_served_locally(client: TestClient, page, a
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
-    assert not _ABSOLUTE_URL.search(html), f"{page} names an outside URL: {_ABSOLUTE_URL.search(html)}"
+    outside = _ABSOLUTE_URL.search(html)
+    assert outside is None, f"{page} names an outside URL: {outside}"
     references = set(_REFERENCE.findall(html))
     assert {reference.rsplit("/", 1)[-1] for reference in references} >= assets
     for reference in references:

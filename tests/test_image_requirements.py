@@ -244,7 +244,12 @@ def image_layout(component: str, root: Path) -> Path:
             shutil.copytree(
                 REPO_ROOT / folder,
                 app / folder,
-                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                # As .dockerignore: the inference image makes its own test_input.json.
+                ignore=shutil.ignore_patterns(
+                    "__pycache__",
+                    "*.pyc",
+                    *(["test_input.json"] if folder == "inference_worker" else []),
+                ),
             )
     return app
 
@@ -252,11 +257,26 @@ def image_layout(component: str, root: Path) -> Path:
 def run_local_test_mode(component: str, venv: Path, app: Path, **env: str) -> None:
     """`python handler.py` in the worker's folder: one job from ./test_input.json, then exit."""
     worker_dir = app / FOLDERS[component]
+    run_env = clean_env(RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **env)
+    if component == "inference":
+        # As the image's build stage does, with the image's virtualenv: the real preprocess
+        # code makes the job for the model at hand.
+        out = worker_dir / "test_input.json"
+        made = subprocess.run(
+            [str(python_of(venv)), "-m", "scripts.write_test_input", str(out)],
+            cwd=REPO_ROOT,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
     assert (worker_dir / "test_input.json").is_file()
     result = subprocess.run(
         [str(python_of(venv)), "handler.py"],
         cwd=worker_dir,
-        env=clean_env(RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **env),
+        env=run_env,
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
