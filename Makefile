@@ -5,34 +5,49 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements-dev.txt $(wildcard */requirements.txt)
 
-.PHONY: run test lint format tiny-model benchmark clean
+.PHONY: help run test lint format tiny-model benchmark clean
+.DEFAULT_GOAL := help
 
-# Re-installs only when a requirements file changes.
+# Targets with a `## ` comment are listed by `make help`.
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
+
+# Re-installs only when a requirements file changes. The first install shows pip's progress.
 $(STAMP): $(REQUIREMENTS)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@test -x $(PY) || { \
+		command -v $(PYTHON) >/dev/null \
+			|| { echo "error: $(PYTHON) not found: install Python 3.11 or newer, or set PYTHON" >&2; exit 1; }; \
+		$(PYTHON) scripts/check_python.py && $(PYTHON) -m venv $(VENV); }
+	@if [ -f $@ ]; then \
+		$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt; \
+	else \
+		echo "Installing the pinned dependencies into $(VENV): a few minutes, the first time only;"; \
+		echo "most of it is torch, a large download (with its CUDA libraries on Linux x86_64)."; \
+		$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt; \
+	fi
+	@touch $@
 
-run: $(STAMP)
+run: $(STAMP) ## The whole pipeline at http://localhost:8888 (PORT, MODEL_ID, ...: see README)
 	$(PY) -m scripts.run_local
 
-test: $(STAMP) lint
+test: $(STAMP) lint ## The whole offline suite: ruff, then pytest
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP) ## Fix what ruff can and format the code
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
 # A tiny random model for trying `make run` offline: MODEL_ID=$(CURDIR)/.cache/tiny-model make run
-tiny-model: $(STAMP)
+tiny-model: $(STAMP) ## A tiny random model in .cache/tiny-model, for offline trials
 	$(PY) -m scripts.make_tiny_model .cache/tiny-model
 
-benchmark: $(STAMP)
+benchmark: $(STAMP) ## Timings of the local pipeline (scripts/benchmark.py)
 	$(PY) -m scripts.benchmark
 
-clean:
+clean: ## Remove .venv and the caches
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

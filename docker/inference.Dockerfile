@@ -50,6 +50,12 @@ COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files all \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks
+# Runpod's local test mode input (`python handler.py`) for the baked model: the real
+# preprocess code windows a sample text with the baked tokenizer, as the orchestrator sends
+# it. Only this throwaway stage holds the preprocess code.
+COPY scripts/write_test_input.py /build/scripts/
+COPY preprocess_worker/ /build/preprocess_worker/
+RUN HF_HUB_OFFLINE=1 /opt/venv/bin/python -m scripts.write_test_input /build/test_input.json
 
 # --- runtime -----------------------------------------------------------------------------
 FROM python
@@ -68,6 +74,7 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=model --chown=10001:10001 /opt/hf-home /opt/hf-home
+COPY --from=model /build/test_input.json /app/inference_worker/test_input.json
 COPY contracts/ /app/contracts/
 COPY inference_worker/ /app/inference_worker/
 WORKDIR /app/inference_worker

@@ -34,6 +34,7 @@ from contracts import (
 )
 from contracts.postprocess import PostprocessSingleOutput
 from orchestrator.coalescing import Coalescer
+from orchestrator.docs import mount_offline_docs
 from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
 from orchestrator.health import stage_health
 from orchestrator.pipeline import Pipeline, parse_output
@@ -115,6 +116,9 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         summary="Preprocess on CPU, classify on GPU, postprocess on CPU: three Runpod endpoints.",
         version="1.0.0",
         lifespan=lifespan,
+        # Served from the installed package, not a CDN: /docs works offline (docs.py).
+        docs_url=None,
+        redoc_url=None,
         responses={code: ERROR_RESPONSES[code] for code in (400, 404, 405, 413, 429, 500)},
     )
     app.add_middleware(
@@ -124,6 +128,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         admitted=_runs_stage_jobs,
     )
     install_error_handlers(app, settings.max_request_bytes)
+    mount_offline_docs(app)
     stage_errors = {code: ERROR_RESPONSES[code] for code in (422, 502, 503, 504)}
 
     def pipeline(request: Request) -> Pipeline:

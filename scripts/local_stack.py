@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,13 @@ WORKERS = [
     ("postprocess", "postprocess_worker", 8003),
 ]
 ORCHESTRATOR_PORT = 8888
+# The environment variables `make run` reads each service's port from.
+PORT_VARIABLES = {
+    "preprocess": "PREPROCESS_PORT",
+    "inference": "INFERENCE_PORT",
+    "postprocess": "POSTPROCESS_PORT",
+    "orchestrator": "PORT",
+}
 
 LineSink = Callable[[str, str], None]
 
@@ -44,6 +51,24 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def endpoint_variable(stage: str) -> str:
+    """The orchestrator's setting that names a stage's endpoint."""
+    return f"{stage.upper()}_ENDPOINT"
+
+
+def ports_from_env(environ: Mapping[str, str]) -> dict[str, int]:
+    """The ports set in PORT_VARIABLES; the services left out keep their defaults."""
+    ports = {}
+    for service, variable in PORT_VARIABLES.items():
+        value = environ.get(variable, "").strip()
+        if not value:
+            continue
+        if not value.isdigit() or not 1 <= int(value) <= 65535:
+            raise StartupError(f"{variable}={value!r} is not a port number (1 to 65535)")
+        ports[service] = int(value)
+    return ports
+
+
 def print_line(name: str, line: str) -> None:
     print(f"[{name:>12}] {line}", end="" if line.endswith("\n") else "\n", flush=True)
 
@@ -55,6 +80,7 @@ class Service:
     cwd: Path
     port: int
     ready_path: str
+    port_variable: str
     process: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
 
@@ -97,6 +123,7 @@ class LocalStack:
                 port=ports.get(stage, port),
                 # The local API server has no /health route; its OpenAPI page means it is up.
                 ready_path="/openapi.json",
+                port_variable=PORT_VARIABLES[stage],
             )
             for stage, folder, port in WORKERS
         ]
@@ -107,9 +134,15 @@ class LocalStack:
             cwd=REPO_ROOT,
             port=orchestrator_port,
             ready_path="/ping",
+            port_variable=PORT_VARIABLES["orchestrator"],
         )
+        # The orchestrator calls the local workers, except where `env` names an endpoint.
         self._env.update(
-            {f"{w.name.upper()}_ENDPOINT": w.url(host) for w in self.workers}
+            {
+                endpoint_variable(w.name): w.url(host)
+                for w in self.workers
+                if endpoint_variable(w.name) not in (env or {})
+            }
             | {"PORT": str(orchestrator_port), "HOST": host}
         )
 
@@ -121,11 +154,28 @@ class LocalStack:
     def url(self) -> str:
         return self.orchestrator.url(self.host)
 
-    def start(self) -> "LocalStack":
+    def check_ports(self) -> None:
+        """Raise StartupError, naming the variable to change, for a port that is taken."""
+        by_port: dict[int, list[Service]] = {}
+        for service in self.services:
+            by_port.setdefault(service.port, []).append(service)
+        for port, services in by_port.items():
+            if len(services) > 1:
+                names = " and ".join(f"{s.port_variable} ({s.name})" for s in services)
+                raise StartupError(f"{names} are both port {port}: give each its own port")
         busy = [s for s in self.services if port_in_use(s.port, self.host)]
         if busy:
-            names = ", ".join(f"{s.name} ({s.port})" for s in busy)
-            raise StartupError(f"ports already in use: {names}; is another pipeline running?")
+            lines = "".join(
+                f"\n  {s.name}: port {s.port} is in use; set {s.port_variable} to a free port"
+                for s in busy
+            )
+            raise StartupError(
+                f"ports already in use (another pipeline running?):{lines}\n"
+                f"  e.g. {busy[0].port_variable}={free_port()} make run"
+            )
+
+    def start(self) -> "LocalStack":
+        self.check_ports()
         try:
             for service in self.workers:
                 self._spawn(service)

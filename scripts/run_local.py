@@ -2,7 +2,9 @@
 
 Fetches the model once (MODEL_ID may name a local directory instead), starts the three
 workers in Runpod's local API mode and the orchestrator, and watches them: Ctrl-C stops
-all four, and a worker that dies is reported and stops the rest.
+all four, and a worker that dies is reported and stops the rest. PORT moves the
+orchestrator, PREPROCESS_PORT, INFERENCE_PORT and POSTPROCESS_PORT the workers; an
+explicit PREPROCESS_ENDPOINT (etc.) is passed to the orchestrator as it is.
 """
 
 import os
@@ -12,8 +14,19 @@ import time
 from pathlib import Path
 
 from contracts.model_source import DEFAULT_MODEL_ID, ModelUnavailableError
-from scripts.local_stack import LocalStack, StartupError, print_line
+from contracts.startup import load_settings
+from preprocess_worker.settings import PreprocessSettings
+from scripts.local_stack import (
+    REPO_ROOT,
+    WORKERS,
+    LocalStack,
+    StartupError,
+    endpoint_variable,
+    ports_from_env,
+    print_line,
+)
 from scripts.prepare_model import prepare
+from scripts.write_test_input import write_test_input
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -26,6 +39,23 @@ def main() -> int:
         # The workers run in their own folders: a relative directory must not change meaning.
         model_id = str(Path(model_id).resolve())
     revision = os.environ.get("MODEL_REVISION") or None
+    endpoints = {
+        variable: os.environ[variable]
+        for variable in (endpoint_variable(stage) for stage, _, _ in WORKERS)
+        if os.environ.get(variable)
+    }
+    try:
+        stack = LocalStack(
+            env={"MODEL_ID": model_id, **endpoints},
+            ports=ports_from_env(os.environ),
+            host=os.environ.get("HOST", "127.0.0.1"),
+            sink=print_line,
+        )
+        # Before the model download, which may take minutes.
+        stack.check_ports()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"Model: {model_id} ({revision or 'main'})", flush=True)
     try:
         # Fetch once here, so the two workers that need it do not download it side by side,
@@ -40,11 +70,12 @@ def main() -> int:
         )
         return 1
     print(f"Model files: {path}", flush=True)
+    # Runpod's local test mode input for the inference worker, for this model.
+    settings = load_settings(PreprocessSettings, "make run")
+    test_input = write_test_input(path, settings.model_copy(update={"model_id": model_id}))
+    print(f"Inference worker's test input: {test_input.relative_to(REPO_ROOT)}", flush=True)
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    stack = LocalStack(
-        env={"MODEL_ID": model_id}, host=os.environ.get("HOST", "127.0.0.1"), sink=print_line
-    )
     try:
         stack.start()
     except StartupError as exc:
@@ -55,6 +86,7 @@ def main() -> int:
     print(
         f"\nPipeline ready at {stack.url}  (API docs: {stack.url}/docs)\n"
         + "".join(f"  {w.name:<12} worker at {w.url(stack.host)}\n" for w in stack.workers)
+        + "".join(f"  the orchestrator calls {k}={v}\n" for k, v in endpoints.items())
         + "Ctrl-C stops all four.\n",
         flush=True,
     )

@@ -35,6 +35,9 @@ PREPARE_MODEL_FILES = {
     "scripts/prepare_model.py",
     "scripts/prepare_model_requirements.txt",
 }
+# What the inference image's build stage runs to write its test_input.json for the baked
+# model: the preprocess code, which never reaches the inference image itself.
+TEST_INPUT_FILES = {"scripts/write_test_input.py", "preprocess_worker"}
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 
 
@@ -249,14 +252,23 @@ def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     assert {path.split("/")[0] for path in copied[True]} == {"contracts", own}, (
         f"the runtime stage copies {sorted(copied[True])}"
     )
-    # Build stages may also use the model preparation script, which never reaches the image.
+    # Build stages may also use the model preparation script, which never reaches the image,
+    # and the inference image's the code that writes its test input.
     build_only = {path for path in copied[False] if path.split("/")[0] not in {"contracts", own}}
-    assert build_only <= PREPARE_MODEL_FILES, f"build stages copy {sorted(build_only)}"
+    allowed = PREPARE_MODEL_FILES | (TEST_INPUT_FILES if component == "inference" else set())
+    assert build_only <= allowed, f"build stages copy {sorted(build_only)}"
     text = dockerfile_path(component).read_text(encoding="utf-8")
     assert f"{own}/requirements.txt" in text
     for other in COMPONENTS:
-        if other != component:
-            assert f"{component_dir(other)}/" not in text, f"mentions {component_dir(other)}/"
+        if other == component:
+            continue
+        for stage in stages:
+            for instruction in stage.instructions:
+                if stage is not stages[-1] and instruction.keyword == "COPY":
+                    continue  # checked above
+                assert f"{component_dir(other)}/" not in instruction.args, (
+                    f"line {instruction.line} mentions {component_dir(other)}/"
+                )
 
 
 def container_to_repo(stages: list[Stage]) -> dict[PurePosixPath, Path]:
@@ -299,7 +311,20 @@ def test_start_command_names_code_that_exists(component: str) -> None:
         assert cmd == ["python", "-u", "handler.py"]
         assert repo_path_of(workdir / "handler.py", mapping).is_file()
         # Runpod's local test mode reads ./test_input.json from the working directory.
-        assert repo_path_of(workdir / "test_input.json", mapping).is_file()
+        test_input = workdir / "test_input.json"
+        if component == "inference":
+            # Token ids depend on the model: made in a build stage for the baked one, and a
+            # local file (made for another model) never reaches the image.
+            built = [
+                words
+                for flags, words in (i.flags_and_operands() for i in final.all("COPY"))
+                if flags.get("from") and PurePosixPath(words[-1]) == test_input
+            ]
+            assert built, "the runtime stage copies no test_input.json from a build stage"
+            assert any("scripts.write_test_input" in i.args for s in stages for i in s.all("RUN"))
+            assert excluded_by_dockerignore("inference_worker/test_input.json")
+        else:
+            assert repo_path_of(test_input, mapping).is_file()
     else:
         assert workdir == PurePosixPath("/app")
         assert cmd == ["python", "-m", "orchestrator"]
@@ -391,7 +416,7 @@ def test_dockerignore_lets_in_only_the_components() -> None:
     for path in (".git/HEAD", ".venv/bin/python", ".cache/x", "tests/conftest.py", "docs/x.md"):
         assert excluded_by_dockerignore(path), path
     assert excluded_by_dockerignore("contracts/__pycache__/limits.cpython-311.pyc")
-    for path in PREPARE_MODEL_FILES:
+    for path in PREPARE_MODEL_FILES | TEST_INPUT_FILES:
         assert not excluded_by_dockerignore(path), path
     assert excluded_by_dockerignore("scripts/run_local.py")
 

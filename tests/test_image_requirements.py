@@ -244,7 +244,12 @@ def image_layout(component: str, root: Path) -> Path:
             shutil.copytree(
                 REPO_ROOT / folder,
                 app / folder,
-                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                # As .dockerignore: the inference image makes its own test_input.json.
+                ignore=shutil.ignore_patterns(
+                    "__pycache__",
+                    "*.pyc",
+                    *(["test_input.json"] if folder == "inference_worker" else []),
+                ),
             )
     return app
 
@@ -252,18 +257,27 @@ def image_layout(component: str, root: Path) -> Path:
 def run_local_test_mode(component: str, venv: Path, app: Path, **env: str) -> None:
     """`python handler.py` in the worker's folder: one job from ./test_input.json, then exit."""
     worker_dir = app / FOLDERS[component]
+    run_env = clean_env(RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **env)
+
+    def run(args: list[str], cwd: Path) -> None:
+        result = subprocess.run(
+            [str(python_of(venv)), *args],
+            cwd=cwd,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"{component}: {args} exited {result.returncode}:\n{output}"
+
+    if component == "inference":
+        # As the image's build stage does, with the image's virtualenv: the real preprocess
+        # code makes the job for the model at hand.
+        run(["-m", "scripts.write_test_input", str(worker_dir / "test_input.json")], REPO_ROOT)
     assert (worker_dir / "test_input.json").is_file()
-    result = subprocess.run(
-        [str(python_of(venv)), "handler.py"],
-        cwd=worker_dir,
-        env=clean_env(RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **env),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{component} handler.py exited {result.returncode}:\n{output}"
+    run(["handler.py"], worker_dir)
 
 
 @pytest.mark.parametrize("component", WORKERS)

@@ -11,14 +11,15 @@ import pytest
 from contracts import WorkerError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WORKERS = ["preprocess_worker", "inference_worker", "postprocess_worker"]
 
 
-def run_handler(worker: str, model_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_handler(
+    worker: str, model_dir: Path, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "MODEL_ID": str(model_dir), "RUNPOD_LOG_LEVEL": "INFO"}
     return subprocess.run(
-        [sys.executable, "handler.py", *args],
-        cwd=REPO_ROOT / worker,
+        [sys.executable, str(REPO_ROOT / worker / "handler.py"), *args],
+        cwd=cwd or REPO_ROOT / worker,
         env=env,
         capture_output=True,
         text=True,
@@ -26,12 +27,40 @@ def run_handler(worker: str, model_dir: Path, *args: str) -> subprocess.Complete
     )
 
 
-@pytest.mark.parametrize("worker", WORKERS)
+@pytest.mark.parametrize("worker", ["preprocess_worker", "postprocess_worker"])
 def test_test_input_json_passes(worker, tiny_model_dir):
     assert json.loads((REPO_ROOT / worker / "test_input.json").read_text())["input"]
     result = run_handler(worker, tiny_model_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "completed successfully" in result.stdout
+
+
+def test_inference_test_input_is_what_the_orchestrator_sends(tiny_model_dir, tmp_path):
+    """The inference worker's test_input.json is made per model (token ids depend on it):
+    written by scripts/write_test_input.py for the tiny model, it passes; the handler reads
+    ./test_input.json from its working directory, here a temporary one."""
+    env = {**os.environ, "MODEL_ID": str(tiny_model_dir)}
+    made = subprocess.run(
+        [sys.executable, "-m", "scripts.write_test_input", str(tmp_path / "test_input.json")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    job = json.loads((tmp_path / "test_input.json").read_text())
+    # The orchestrator's inference job: windows and the tokenizer fingerprint, no text.
+    [item] = job["input"]["items"]
+    assert set(item) == {"windows", "tokenizer_fingerprint"}
+    assert item["tokenizer_fingerprint"].startswith("sha256:")
+    [window] = item["windows"]
+    assert window["input_ids"] and window["char_start"] == 0 and window["char_end"] > 0
+
+    result = run_handler("inference_worker", tiny_model_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed successfully" in result.stdout
+    assert item["tokenizer_fingerprint"] in result.stdout  # the worker's own, in model_info
 
 
 @pytest.mark.parametrize(
