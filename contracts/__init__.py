@@ -48,9 +48,12 @@ from contracts.preprocess import (
     TokenizerInfo,
     TokenWindow,
 )
+from contracts.pricing import DEFAULT_CPU_USD_PER_S, DEFAULT_GPU_USD_PER_S, StagePrices
 from contracts.text import ClassifiableText, validate_text
 
 __all__ = [
+    "DEFAULT_CPU_USD_PER_S",
+    "DEFAULT_GPU_USD_PER_S",
     "BatchingInfo",
     "ClassifiableText",
     "Classification",
@@ -75,6 +78,7 @@ __all__ = [
     "PreprocessOutput",
     "ResultMetadata",
     "Stage",
+    "StagePrices",
     "StageResponse",
     "StageTiming",
     "TextStats",
