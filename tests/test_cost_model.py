@@ -2,6 +2,7 @@
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from cost_model.layouts import LAYOUTS, EndpointSettings
 from cost_model.simulator import CPU, EndpointConfig, EndpointUsage, SimResult, simulate
 from cost_model.stage_times import SHIPPED, StageSample, StageTimesError, load
 from cost_model.sweep import RatePoint, SweepSettings, crossings, run_point
+from cost_model.traffic import DAY_S, PROFILES
 
 CPU_PRICE, GPU_PRICE = 0.0002, 0.0015
 
@@ -287,3 +289,19 @@ def test_the_readme_shows_what_the_command_prints(capsys):
     assert not missing, "README's Cost section differs from the command's output:\n" + "\n".join(
         missing
     )
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_traffic_profile_keeps_the_mean_rate(profile):
+    # Two whole days at 0.1 requests/s: 17,280 expected; a seeded draw lands within 3 %.
+    arrivals = PROFILES[profile](0.1, 2 * DAY_S, random.Random(1))
+    assert arrivals == sorted(arrivals)
+    assert len(arrivals) == pytest.approx(17_280, rel=0.03)
+
+
+def test_the_day_profile_has_a_quiet_night():
+    arrivals = PROFILES["day"](0.1, DAY_S, random.Random(1))
+    night = sum(1 for t in arrivals if t < 8 * 3600)
+    # 8 h at 0.2 x 0.1/s = 576 expected at night, 16 h at 1.4 x 0.1/s = 8,064 by day.
+    assert night == pytest.approx(576, rel=0.1)
+    assert len(arrivals) - night == pytest.approx(8064, rel=0.05)
