@@ -51,3 +51,9 @@ benchmark: $(STAMP) ## Timings of the local pipeline (scripts/benchmark.py)
 
 clean: ## Remove .venv and the caches
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+
+# The cost model of Runpod serverless. Options (python -m cost_model --help) go in COST_ARGS:
+# make cost COST_ARGS="--idle-timeout inference=30 --price inference=0.00044"
+.PHONY: cost
+cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only, table and plot
+	$(PY) -m cost_model $(COST_ARGS)

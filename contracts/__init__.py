@@ -54,9 +54,12 @@ from contracts.preprocess import (
     TokenizerInfo,
     TokenWindow,
 )
+from contracts.pricing import DEFAULT_CPU_USD_PER_S, DEFAULT_GPU_USD_PER_S, StagePrices
 from contracts.text import ClassifiableText, validate_text
 
 __all__ = [
+    "DEFAULT_CPU_USD_PER_S",
+    "DEFAULT_GPU_USD_PER_S",
     "Answered",
     "BatchingInfo",
     "ClassifiableText",
@@ -88,6 +91,7 @@ __all__ = [
     "PreprocessResponse",
     "ResultMetadata",
     "Stage",
+    "StagePrices",
     "StageTiming",
     "TextStats",
     "Timings",
