@@ -36,3 +36,9 @@ benchmark: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+
+# Runpod deployment from deploy.toml (RUNPOD_API_KEY in the environment): `make deploy-plan`,
+# then deploy-apply, deploy-smoke; deploy-destroy removes what apply made.
+.PHONY: deploy-plan deploy-apply deploy-smoke deploy-destroy
+deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP)
+	$(PY) -m deploy $(@:deploy-%=%)
