@@ -183,9 +183,13 @@ def plan_endpoint(config: DeployConfig, stage: Stage, account: Account, template
             "deployment's template; rename deployment.name or delete that endpoint",
         )
     changes = _field_changes(list(payload), record, payload)
-    if not changes:
+    if not changes and template.action != "update":
         return Step("endpoint", stage, name, "unchanged", record, payload)
-    return Step("endpoint", stage, name, "update", record, {"id": record["id"], **payload}, changes)
+    # Runpod rolls an endpoint's workers onto a new image when the endpoint is saved, so a
+    # changed template is followed by a save of its endpoint (as flash's update does).
+    reason = "" if changes else "saved again so that Runpod rolls its workers onto the template"
+    update = {"id": record["id"], **payload}
+    return Step("endpoint", stage, name, "update", record, update, changes, reason)
 
 
 @dataclass
@@ -223,9 +227,9 @@ def _value(value: Any) -> str:
 def describe_step(step: Step) -> list[str]:
     where = f" ({step.id})" if step.id else ""
     lines = [f"{_SIGNS[step.action]} {step.kind} {step.name}{where}: {step.action}"]
-    if step.action == "blocked":
+    if step.reason:
         lines.append(f"    {step.reason}")
-    elif step.action == "create":
+    if step.action == "create":
         for key, value in step.payload.items():
             if key == "env":
                 lines += [

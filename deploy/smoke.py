@@ -162,7 +162,7 @@ class Smoker:
             except httpx.TransportError as exc:
                 response = None
                 notes.append(f"{type(exc).__name__} while a worker started; retried")
-            if response is not None and response.status_code not in _LB_NOT_READY:
+            if response is not None and not _lb_not_ready(response):
                 break
             if response is not None:
                 notes.append(f"HTTP {response.status_code} while a worker started; retried")
@@ -203,6 +203,17 @@ class Smoker:
         return SmokeResult(
             Stage.ORCHESTRATOR, True, "HTTP 200", elapsed, detail=detail, notes=notes
         )
+
+
+def _lb_not_ready(response: httpx.Response) -> bool:
+    """Runpod's load balancer while no worker is up, not the orchestrator's own error (which
+    carries an error_type: a stage that is down or timed out is a result to report)."""
+    if response.status_code not in _LB_NOT_READY:
+        return False
+    try:
+        return "error_type" not in response.json()
+    except ValueError:
+        return True
 
 
 def _collapse(notes: list[str]) -> list[str]:

@@ -91,6 +91,7 @@ class FakeRunpodApi:
         self.job_behaviour: dict[str, str] = {}  # endpoint id -> "failed" | "queued"
         self.template_release_refusals = 0
         self.lb_requests: list[str] = []
+        self.lb_error: tuple[int, dict[str, Any]] | None = None  # the orchestrator's own error
         self._warm: set[str] = set()
 
     # -- test helpers ---------------------------------------------------------------------
@@ -343,6 +344,8 @@ class FakeRunpodApi:
             if endpoint_id not in self._warm:
                 self._warm.add(endpoint_id)
                 return JSONResponse({"error": "no workers available"}, 503)
+            if self.lb_error:
+                return JSONResponse(self.lb_error[1], self.lb_error[0])
             timing = {"round_trip_ms": 55.0, "queue_ms": 12, "execution_ms": 9, "jobs": 1}
             return {
                 "classification": {"label": "POSITIVE", "confidence": 0.998},

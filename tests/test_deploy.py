@@ -153,7 +153,7 @@ def test_a_changed_tag_updates_the_templates_in_place(fake, deploy):
     deploy.edit('tag = "1.0.0"', 'tag = "1.0.1"')
     code, out, _ = deploy("plan")
     assert code == 0
-    assert "Plan: 0 to create, 4 to update, 4 unchanged." in out
+    assert "Plan: 0 to create, 8 to update, 0 unchanged." in out
     assert (
         'imageName: "ghcr.io/acme/sentiment/preprocess:1.0.0" -> '
         '"ghcr.io/acme/sentiment/preprocess:1.0.1"'
@@ -161,7 +161,9 @@ def test_a_changed_tag_updates_the_templates_in_place(fake, deploy):
     fake.calls.clear()
     assert deploy("apply")[0] == 0
     assert creates(fake, "saveTemplate") == [] and creates(fake, "saveEndpoint") == []
-    assert len(updates(fake, "saveTemplate")) == 4 and fake.mutations("saveEndpoint") == []
+    assert len(updates(fake, "saveTemplate")) == 4
+    # Each endpoint is saved again after its template, which starts Runpod's rolling release.
+    assert [e["name"] for e in updates(fake, "saveEndpoint")] == ENDPOINTS
     assert {name: fake.endpoint_named(name)["id"] for name in ENDPOINTS} == ids
     assert fake.template_named("sentiment-inference-template")["imageName"].endswith(":1.0.1")
 
@@ -323,6 +325,19 @@ def test_smoke_polls_a_queued_job_and_reports_a_failure_without_its_traceback(fa
     assert "COMPLETED" in lines["preprocess"]
     assert "FAILED" in lines["inference"] and "KeyError: boom" in lines["inference"]
     assert "Traceback" not in out and "secret-detail" not in out
+    # The orchestrator's own error is a result, not a load balancer waiting for a worker.
+    fake.lb_error = (
+        504,
+        {
+            "error": "inference stage: no result within 120 s",
+            "error_type": "stage_timeout",
+            "stage": "inference",
+        },
+    )
+    _, out, _ = deploy("smoke")
+    row = result_rows(out)["orchestrator"]
+    assert "HTTP 504" in row and "inference stage: no result within 120 s" in row
+    assert fake.lb_requests.count("classify") == 3  # 503 (cold) and 200, then one 504
 
 
 def test_the_stand_in_refuses_what_runpods_api_would(fake):
