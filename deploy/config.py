@@ -7,6 +7,7 @@ tokenizing stages use, which stage runs on what) are in deploy/checks.py.
 
 import re
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +50,15 @@ def is_sensitive_key(key: str) -> bool:
 
 def is_secret_reference(value: str) -> bool:
     return bool(SECRET_REFERENCE.fullmatch(value.strip()))
+
+
+def _known(values: list[str] | None, known: Collection[str], what: str, hint: str):
+    if values is not None:
+        if not values:
+            raise ValueError(f"list at least one {what}")
+        if unknown := [v for v in values if v not in known]:
+            raise ValueError(f"unknown {what} {', '.join(unknown)}: {hint}")
+    return values
 
 
 class _Strict(BaseModel):
@@ -112,30 +122,15 @@ class StageSettings(_Strict):
     @field_validator("cpu_instances")
     @classmethod
     def _known_instances(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("list at least one CPU instance id")
-            unknown = [i for i in value if i not in CPU_INSTANCES]
-            if unknown:
-                raise ValueError(
-                    f"unknown CPU instance id {', '.join(unknown)}; Runpod's are "
-                    f"{', '.join(CPU_INSTANCES)}"
-                )
-        return value
+        return _known(
+            value, CPU_INSTANCES, "CPU instance id", f"Runpod's are {', '.join(CPU_INSTANCES)}"
+        )
 
     @field_validator("gpu_pools")
     @classmethod
     def _known_pools(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("list at least one GPU pool")
-            unknown = [p for p in value if p not in GPU_POOLS]
-            if unknown:
-                raise ValueError(
-                    f"unknown GPU pool {', '.join(unknown)}: give pool ids ("
-                    f"{', '.join(sorted(GPU_POOLS))}), not GPU model names"
-                )
-        return value
+        pools = ", ".join(sorted(GPU_POOLS))
+        return _known(value, GPU_POOLS, "GPU pool", f"give pool ids ({pools}), not GPU model names")
 
     @field_validator("allowed_cuda_versions")
     @classmethod

@@ -112,84 +112,72 @@ def _env_changes(record: dict[str, Any], payload: dict[str, Any]) -> list[Change
     ]
 
 
+def _blocked(kind: Kind, stage: Stage, name: str, record, payload, reason: str) -> Step:
+    return Step(kind, stage, name, "blocked", record, payload, reason=reason)
+
+
+def _one(kind: Kind, stage: Stage, name: str, found: list, payload: dict) -> Step | None:
+    """A blocked step when several resources share the name: which one is ours is unknown."""
+    if len(found) <= 1:
+        return None
+    ids = ", ".join(str(r.get("id")) for r in found)
+    reason = f"{len(found)} {kind}s have this name ({ids}); delete the extra ones"
+    return _blocked(kind, stage, name, None, payload, reason)
+
+
+def _update(kind: Kind, stage: Stage, name: str, record: dict, payload: dict, changes, reason=""):
+    return Step(
+        kind, stage, name, "update", record, {"id": record["id"], **payload}, changes, reason
+    )
+
+
 def plan_template(
     config: DeployConfig, stage: Stage, account: Account, endpoint_ids: dict[Stage, str]
 ) -> Step:
     name = config.template_name(stage)
     payload = template_input(config, stage, endpoint_ids)
     found = named(account.templates, name)
-    if len(found) > 1:
-        ids = ", ".join(str(r.get("id")) for r in found)
-        return Step(
-            "template",
-            stage,
-            name,
-            "blocked",
-            None,
-            payload,
-            reason=f"{len(found)} templates have this name ({ids}); delete the extra ones",
-        )
+    if duplicate := _one("template", stage, name, found, payload):
+        return duplicate
     if not found:
         return Step("template", stage, name, "create", None, payload)
     (record,) = found
     if not is_ours(config, record):
-        return Step(
-            "template",
-            stage,
-            name,
-            "blocked",
-            record,
-            payload,
-            reason="a template of this name exists that `deploy` did not make; "
-            "rename deployment.name or delete that template",
+        reason = (
+            "a template of this name exists that `deploy` did not make; rename "
+            "deployment.name or delete that template"
         )
+        return _blocked("template", stage, name, record, payload, reason)
     changes = _field_changes(list(TEMPLATE_FIELDS), record, payload) + _env_changes(record, payload)
     if not changes:
         return Step("template", stage, name, "unchanged", record, payload)
-    return Step("template", stage, name, "update", record, {"id": record["id"], **payload}, changes)
+    return _update("template", stage, name, record, payload, changes)
 
 
 def plan_endpoint(config: DeployConfig, stage: Stage, account: Account, template: Step) -> Step:
     name = config.endpoint_name(stage)
     payload = endpoint_input(config, stage, template.id or pending_id(template.name))
     found = named(account.endpoints, name)
-    if len(found) > 1:
-        ids = ", ".join(str(r.get("id")) for r in found)
-        return Step(
-            "endpoint",
-            stage,
-            name,
-            "blocked",
-            None,
-            payload,
-            reason=f"{len(found)} endpoints have this name ({ids}); delete the extra ones",
-        )
+    if duplicate := _one("endpoint", stage, name, found, payload):
+        return duplicate
     if not found:
         if template.action == "blocked":
-            return Step(
-                "endpoint", stage, name, "blocked", None, payload, reason="its template is blocked"
-            )
+            return _blocked("endpoint", stage, name, None, payload, "its template is blocked")
         return Step("endpoint", stage, name, "create", None, payload)
     (record,) = found
     if template.action == "blocked" or record.get("templateId") != template.id:
-        return Step(
-            "endpoint",
-            stage,
-            name,
-            "blocked",
-            record,
-            payload,
-            reason="an endpoint of this name exists that does not run this "
-            "deployment's template; rename deployment.name or delete that endpoint",
+        reason = (
+            "an endpoint of this name exists that does not run this deployment's template; "
+            "rename deployment.name or delete that endpoint"
         )
+        return _blocked("endpoint", stage, name, record, payload, reason)
     changes = _field_changes(list(payload), record, payload)
     if not changes and template.action != "update":
         return Step("endpoint", stage, name, "unchanged", record, payload)
     # Runpod rolls an endpoint's workers onto a new image when the endpoint is saved, so a
     # changed template is followed by a save of its endpoint (as flash's update does).
     reason = "" if changes else "saved again so that Runpod rolls its workers onto the template"
-    update = {"id": record["id"], **payload}
-    return Step("endpoint", stage, name, "update", record, update, changes, reason)
+    return _update("endpoint", stage, name, record, payload, changes, reason)
 
 
 @dataclass

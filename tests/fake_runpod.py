@@ -110,19 +110,24 @@ class FakeRunpod:
 
 
 @contextmanager
-def serve_fake_runpod(port: int) -> Iterator[FakeRunpod]:
-    fake = FakeRunpod()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning")
-    )
+def serve_app(app: FastAPI, port: int) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:`port` from a thread; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    fake.url = f"http://127.0.0.1:{port}"
     try:
-        yield fake
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+@contextmanager
+def serve_fake_runpod(port: int) -> Iterator[FakeRunpod]:
+    fake = FakeRunpod()
+    with serve_app(fake.app, port) as url:
+        fake.url = url
+        yield fake

@@ -19,21 +19,19 @@
 """
 
 import itertools
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from graphql import build_schema, graphql_sync, parse
 from graphql.language import FieldNode, OperationDefinitionNode
 
 from deploy.catalog import CPU_INSTANCES, GPU_POOLS
+from tests.fake_runpod import serve_app
 
 API_KEY = "rpa_TESTKEY0123456789abcdef"
 SCHEMA = build_schema((Path(__file__).parent / "runpod_graphql_schema.graphql").read_text())
@@ -358,17 +356,6 @@ class FakeRunpodApi:
 @contextmanager
 def serve_fake_runpod_api(port: int) -> Iterator[FakeRunpodApi]:
     fake = FakeRunpodApi()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_app(fake.app, port) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(5)
