@@ -41,7 +41,7 @@ class Deployed:
     endpoint_ids: dict[Stage, str]
 
 
-def _create(api: RunpodApi, account: Account, step: Step) -> dict[str, Any]:
+def _create(api: RunpodApi, step: Step) -> dict[str, Any]:
     """Create once: after a transient failure, look for what may have landed before retrying."""
     save = api.save_template if step.kind == "template" else api.save_endpoint
     last: TransientError | None = None
@@ -70,7 +70,7 @@ def _execute(api: RunpodApi, account: Account, step: Step, say: Say) -> dict[str
         say(line)
     try:
         if step.action == "create":
-            record = _create(api, account, step)
+            record = _create(api, step)
         elif step.kind == "template":
             record = api.save_template(step.payload, retry=True)
         else:
