@@ -57,3 +57,9 @@ clean: ## Remove .venv and the caches
 .PHONY: cost
 cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only, table and plot
 	$(PY) -m cost_model $(COST_ARGS)
+
+# Runpod deployment from deploy.toml (RUNPOD_API_KEY in the environment): `make deploy-plan`,
+# then deploy-apply, deploy-smoke; deploy-destroy removes what apply made.
+.PHONY: deploy-plan deploy-apply deploy-smoke deploy-destroy
+deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP)
+	$(PY) -m deploy $(@:deploy-%=%)

@@ -1,0 +1,185 @@
+"""Checks that span the deployment: what each stage is, and what stages must agree on.
+
+These are the mistakes a pipeline of four endpoints makes in the console: a CPU stage on a
+GPU pool, a small CPU instance without RUNPOD_MIN_MEMORY_GB, preprocess and inference on
+different models. Each is refused here, before any call to Runpod.
+"""
+
+from dataclasses import dataclass
+
+from contracts import Stage
+from deploy.catalog import (
+    CPU_INSTANCES,
+    MEMORY_CHECK_SAFE_GB,
+    SDK_DEFAULT_MIN_MEMORY_GB,
+    cuda_version_key,
+)
+from deploy.config import DeployConfig, StageSettings, is_secret_reference
+
+
+@dataclass(frozen=True)
+class Role:
+    type: str
+    compute: str  # "cpu" or "gpu"
+    runs_runpod_sdk: bool  # a queue worker: the SDK's fitness checks run at its start
+
+
+# What each image is: the three workers are Runpod queue handlers, the orchestrator an HTTP
+# server; only the inference stage uses a GPU.
+ROLES: dict[Stage, Role] = {
+    Stage.PREPROCESS: Role("queue", "cpu", True),
+    Stage.INFERENCE: Role("queue", "gpu", True),
+    Stage.POSTPROCESS: Role("queue", "cpu", True),
+    Stage.ORCHESTRATOR: Role("load_balancer", "cpu", False),
+}
+MODEL_KEYS = ("MODEL_ID", "MODEL_REVISION")
+# Set by `deploy apply` from the endpoints it made; never written in the file.
+WIRED_KEYS = {
+    stage: f"{stage.value.upper()}_ENDPOINT"
+    for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
+}
+
+
+@dataclass
+class Findings:
+    errors: list[str]
+    warnings: list[str]
+
+
+def check_deployment(config: DeployConfig) -> Findings:
+    found = Findings([], [])
+    if "OWNER" in config.deployment.registry or "<" in config.deployment.registry:
+        found.errors.append(
+            "deployment.registry: set it to where your images are; the images workflow "
+            "publishes them to ghcr.io/<github owner>/<repository> (lower case)"
+        )
+    for stage, role in ROLES.items():
+        settings = config.stage(stage)
+        _check_role(stage, settings, role, found)
+        if role.runs_runpod_sdk and settings.cpu_instances:
+            _check_memory(stage, settings, found)
+        if settings.gpu_pools:
+            _check_cuda(stage, settings, found)
+    _check_model(config, found)
+    _check_orchestrator(config.stage(Stage.ORCHESTRATOR), found)
+    _check_images(config, found)
+    return found
+
+
+def _check_role(stage: Stage, settings: StageSettings, role: Role, found: Findings) -> None:
+    key = f"stages.{stage.value}"
+    if settings.type != role.type:
+        found.errors.append(
+            f"{key}.type: the {stage.value} image is a "
+            f"{'Runpod queue handler' if role.type == 'queue' else 'plain HTTP server'}; "
+            f'use type = "{role.type}"'
+        )
+    if role.compute == "cpu" and settings.gpu_pools:
+        found.errors.append(
+            f"{key}.gpu_pools: the {stage.value} stage never uses a GPU; give cpu_instances"
+        )
+    if role.compute == "gpu" and settings.cpu_instances:
+        found.errors.append(
+            f"{key}.cpu_instances: the {stage.value} stage runs the model; give gpu_pools"
+        )
+
+
+def _check_memory(stage: Stage, settings: StageSettings, found: Findings) -> None:
+    assert settings.cpu_instances is not None
+    smallest = min(CPU_INSTANCES[i].memory_gb for i in settings.cpu_instances)
+    key = f"stages.{stage.value}.env.RUNPOD_MIN_MEMORY_GB"
+    value = settings.env.get("RUNPOD_MIN_MEMORY_GB")
+    if value is None:
+        if smallest < MEMORY_CHECK_SAFE_GB:
+            found.errors.append(
+                f"{key}: an instance with {smallest} GB fails the Runpod SDK's start-up check "
+                f"(at least {SDK_DEFAULT_MIN_MEMORY_GB} GiB available by default) and its "
+                'worker exits; set RUNPOD_MIN_MEMORY_GB = "1" (the worker needs ~100 MB)'
+            )
+        return
+    try:
+        needed = float(value)
+    except ValueError:
+        found.errors.append(f"{key}: {value!r} is not a number of GB")
+        return
+    if needed >= smallest:
+        found.errors.append(
+            f"{key}: {value} GB cannot be available on an instance with {smallest} GB; use 1"
+        )
+
+
+def _check_cuda(stage: Stage, settings: StageSettings, found: Findings) -> None:
+    key = f"stages.{stage.value}"
+    if not settings.allowed_cuda_versions:
+        found.errors.append(
+            f"{key}.allowed_cuda_versions: list the CUDA versions the image runs on "
+            '(torch\'s CUDA 13.0 build: ["13.0"] and newer)'
+        )
+    minimum = settings.env.get("RUNPOD_MIN_CUDA_VERSION")
+    if minimum is None:
+        found.errors.append(
+            f'{key}.env.RUNPOD_MIN_CUDA_VERSION: set it ("13.0") so a worker on an older '
+            "driver fails its start-up check instead of its first job"
+        )
+        return
+    try:
+        floor = cuda_version_key(minimum)
+    except ValueError:
+        found.errors.append(f"{key}.env.RUNPOD_MIN_CUDA_VERSION: {minimum!r} is not a version")
+        return
+    older = [v for v in settings.allowed_cuda_versions if cuda_version_key(v) < floor]
+    if older:
+        found.errors.append(
+            f"{key}.allowed_cuda_versions: {', '.join(older)} is older than "
+            f"RUNPOD_MIN_CUDA_VERSION ({minimum}): workers placed there would never start"
+        )
+
+
+def _check_model(config: DeployConfig, found: Findings) -> None:
+    preprocess = config.stage(Stage.PREPROCESS).env
+    inference = config.stage(Stage.INFERENCE).env
+    for key in MODEL_KEYS:
+        left, right = preprocess.get(key), inference.get(key)
+        if left != right:
+            found.errors.append(
+                f"stages.inference.env.{key}: {right or '(the image default)'} differs from "
+                f"stages.preprocess.env.{key} ({left or 'the image default'}); the inference "
+                "worker refuses token ids made by another model's tokenizer"
+            )
+
+
+def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
+    key = "stages.orchestrator.env"
+    for wired in WIRED_KEYS.values():
+        if wired in settings.env:
+            found.errors.append(
+                f"{key}.{wired}: leave it out; `deploy apply` sets it to the endpoint it made"
+            )
+    api_key = settings.env.get("RUNPOD_API_KEY")
+    if api_key is None or not is_secret_reference(api_key):
+        found.errors.append(
+            f"{key}.RUNPOD_API_KEY: the orchestrator calls the other endpoints with it; store "
+            'a key as a Runpod secret and write "{{ RUNPOD_SECRET_<name> }}"'
+        )
+    for port_key in ("PORT", "PORT_HEALTH"):
+        value = settings.env.get(port_key)
+        if value is not None and value != str(settings.http_port):
+            found.errors.append(
+                f"{key}.{port_key}: {value} is not http_port ({settings.http_port}); leave it "
+                "out and apply sets it"
+            )
+
+
+def _check_images(config: DeployConfig, found: Findings) -> None:
+    tags = {stage: config.image(stage).rsplit(":", 1)[-1] for stage in ROLES}
+    if "latest" in tags.values():
+        found.warnings.append(
+            "a `latest` image tag moves: workers started at different times may run different "
+            "images, and `plan` cannot see a new push. Pin a release (1.2.3) or sha-<commit>."
+        )
+    if tags[Stage.PREPROCESS] != tags[Stage.INFERENCE]:
+        found.warnings.append(
+            f"preprocess ({tags[Stage.PREPROCESS]}) and inference ({tags[Stage.INFERENCE]}) "
+            "images have different tags: make sure both were built with the same MODEL_ID and "
+            "MODEL_REVISION"
+        )

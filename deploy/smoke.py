@@ -1,0 +1,252 @@
+"""Try what apply made: each queue endpoint runs its own test_input.json, the orchestrator one
+/classify, and each result is reported with its time in the queue (a cold start included)
+and its execution time, as Runpod measured them.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts import Stage, WorkerError
+from deploy.runpod_api import RunpodUrls
+
+SMOKE_TEXT = "I love this product, it works great!"
+# Each worker's own test input, as Runpod's local test mode reads it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKER_FOLDERS = {
+    Stage.PREPROCESS: "preprocess_worker",
+    Stage.INFERENCE: "inference_worker",
+    Stage.POSTPROCESS: "postprocess_worker",
+}
+_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
+# A load balancer answers these while no worker is ready yet.
+_LB_NOT_READY = {502, 503, 504}
+
+
+@dataclass
+class SmokeResult:
+    stage: Stage
+    ok: bool
+    status: str
+    round_trip_s: float
+    queue_ms: int | None = None
+    execution_ms: int | None = None
+    detail: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _job_error(error: Any) -> str:
+    """A failed job's message, never the traceback the SDK puts beside it."""
+    typed = WorkerError.from_wire(error)
+    if typed is not None:
+        return typed.error
+    if isinstance(error, str):
+        try:
+            parsed = json.loads(error)
+        except ValueError:
+            return error[:300]
+        if isinstance(parsed, dict) and "error_message" in parsed:
+            return f"{parsed.get('error_type', 'error')}: {parsed['error_message']}"[:300]
+    return str(error)[:300]
+
+
+def _summary(stage: Stage, output: Any) -> str:
+    text = json.dumps(output, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class Smoker:
+    def __init__(
+        self,
+        urls: RunpodUrls,
+        api_key: str,
+        *,
+        timeout_s: float,
+        poll_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.urls = urls
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self.sleep = sleep
+        self.clock = clock
+        # Long reads: /runsync holds the request while a worker starts.
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(150.0, connect=10.0),
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def queue(self, stage: Stage, endpoint_id: str, job_input: dict[str, Any]) -> SmokeResult:
+        base = self.urls.queue_url(endpoint_id)
+        started = self.clock()
+        deadline = started + self.timeout_s
+        notes: list[str] = []
+        body: dict[str, Any] | None = None
+        request = ("POST", f"{base}/runsync", job_input)
+        while True:
+            method, url, payload = request
+            try:
+                response = self._client.request(method, url, json=payload)
+            except httpx.TransportError as exc:
+                notes.append(f"{type(exc).__name__}; retried")
+                response = None
+            if response is not None:
+                if response.status_code in (401, 403):
+                    return SmokeResult(
+                        stage,
+                        False,
+                        f"HTTP {response.status_code}",
+                        self.clock() - started,
+                        detail="Runpod refused RUNPOD_API_KEY",
+                    )
+                if response.status_code == 404:
+                    return SmokeResult(
+                        stage,
+                        False,
+                        "HTTP 404",
+                        self.clock() - started,
+                        detail=f"no endpoint {endpoint_id}",
+                    )
+                if response.status_code < 400:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = {}
+                    if body.get("status") in _FINAL:
+                        break
+                    if body.get("id"):
+                        request = ("GET", f"{base}/status/{body['id']}", None)
+                else:
+                    notes.append(f"HTTP {response.status_code}; retried")
+            if self.clock() >= deadline:
+                last = body.get("status") if body else "no answer"
+                return SmokeResult(
+                    stage,
+                    False,
+                    str(last),
+                    self.clock() - started,
+                    detail=f"not finished within {self.timeout_s:.0f} s",
+                    notes=notes,
+                )
+            self.sleep(self.poll_s)
+        status = body["status"]
+        ok = status == "COMPLETED"
+        return SmokeResult(
+            stage,
+            ok,
+            status,
+            self.clock() - started,
+            queue_ms=body.get("delayTime"),
+            execution_ms=body.get("executionTime"),
+            detail=_summary(stage, body.get("output")) if ok else _job_error(body.get("error")),
+            notes=notes,
+        )
+
+    def classify(self, endpoint_id: str) -> SmokeResult:
+        url = f"{self.urls.load_balancer_url(endpoint_id)}/classify"
+        started = self.clock()
+        deadline = started + self.timeout_s
+        notes: list[str] = []
+        while True:
+            try:
+                response = self._client.post(url, json={"text": SMOKE_TEXT})
+            except httpx.TransportError as exc:
+                response = None
+                notes.append(f"{type(exc).__name__} while a worker started; retried")
+            if response is not None and not _lb_not_ready(response):
+                break
+            if response is not None:
+                notes.append(f"HTTP {response.status_code} while a worker started; retried")
+            if self.clock() >= deadline:
+                return SmokeResult(
+                    Stage.ORCHESTRATOR,
+                    False,
+                    "no answer",
+                    self.clock() - started,
+                    detail=f"no worker answered within {self.timeout_s:.0f} s",
+                    notes=notes,
+                )
+            self.sleep(self.poll_s)
+        elapsed = self.clock() - started
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200:
+            return SmokeResult(
+                Stage.ORCHESTRATOR,
+                False,
+                f"HTTP {response.status_code}",
+                elapsed,
+                detail=str(body.get("error", response.text[:200])),
+                notes=notes,
+            )
+        classification = body.get("classification") or {}
+        detail = f"{classification.get('label')} ({classification.get('confidence', 0):.3f})"
+        timings = body.get("timings") or {}
+        for stage in WORKER_FOLDERS:
+            timing = timings.get(stage.value) or {}
+            notes.append(
+                f"{stage.value} via the orchestrator: queue {_ms(timing.get('queue_ms'))}, "
+                f"execution {_ms(timing.get('execution_ms'))}, round trip "
+                f"{_ms(timing.get('round_trip_ms'))}"
+            )
+        return SmokeResult(
+            Stage.ORCHESTRATOR, True, "HTTP 200", elapsed, detail=detail, notes=notes
+        )
+
+
+def _lb_not_ready(response: httpx.Response) -> bool:
+    """Runpod's load balancer while no worker is up, not the orchestrator's own error (which
+    carries an error_type: a stage that is down or timed out is a result to report)."""
+    if response.status_code not in _LB_NOT_READY:
+        return False
+    try:
+        return "error_type" not in response.json()
+    except ValueError:
+        return True
+
+
+def _collapse(notes: list[str]) -> list[str]:
+    """Repeated notes once, with a count: a cold start can mean many polls."""
+    counts: dict[str, int] = {}
+    for note in notes:
+        counts[note] = counts.get(note, 0) + 1
+    return [note if n == 1 else f"{note} (x{n})" for note, n in counts.items()]
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.0f} ms"
+
+
+def run_smoke(
+    smoker: Smoker, endpoint_ids: dict[Stage, str], repo_root: Path = REPO_ROOT
+) -> list[SmokeResult]:
+    results = []
+    for stage, folder in WORKER_FOLDERS.items():
+        job_input = json.loads((repo_root / folder / "test_input.json").read_text("utf-8"))
+        results.append(smoker.queue(stage, endpoint_ids[stage], job_input))
+    results.append(smoker.classify(endpoint_ids[Stage.ORCHESTRATOR]))
+    return results
+
+
+def describe_results(results: list[SmokeResult]) -> str:
+    header = f"{'stage':<13} {'result':<10} {'queue*':>10} {'execution':>10} {'round trip':>11}"
+    lines = [header]
+    for r in results:
+        lines.append(
+            f"{r.stage.value:<13} {r.status:<10} {_ms(r.queue_ms):>10} "
+            f"{_ms(r.execution_ms):>10} {r.round_trip_s:>9.1f} s  {r.detail}"
+        )
+        lines += [f"{'':<13} {note}" for note in _collapse(r.notes)]
+    lines.append("* time in Runpod's queue as Runpod measured it, a cold start included")
+    return "\n".join(lines)
