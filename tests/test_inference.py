@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts import InferenceOutput
 from contracts.worker_result import StageInputError
 from inference_worker.batcher import WindowBatcher
 from inference_worker.engine import infer
@@ -24,9 +25,10 @@ def window_tokenizer(tiny_model_dir: Path) -> WindowTokenizer:
     return WindowTokenizer(tiny_model_dir, overlap_tokens=16)
 
 
-def run_infer(job_input, classifier, batcher=None):
+def run_infer(job_input, classifier, batcher=None) -> InferenceOutput:
     batcher = batcher or WindowBatcher(classifier.probabilities, 8, 1.0)
-    return asyncio.run(infer(job_input, classifier, batcher, overlap_tokens=16))
+    output = asyncio.run(infer(job_input, classifier, batcher, overlap_tokens=16))
+    return InferenceOutput.model_validate(output)
 
 
 def test_model_info_comes_from_the_model(classifier, window_tokenizer):
