@@ -6,9 +6,10 @@ submits its windows here, and one background task forms the forward passes:
 - Bounded: a pass holds at most MAX_BATCH_SIZE windows and MAX_BATCH_TOKENS padded tokens
   (rows x its longest row), the size the device actually computes. A window longer than
   the token cap runs alone.
-- Fair: the jobs waiting are served round-robin, oldest first, one window each per round, so
-  every waiting job gets a share of the next pass formed: a one-window job never waits
-  behind a 2,000-window job, and the big job still moves on every pass.
+- Fair: the jobs waiting are served round-robin, one window each per round, and the next pass
+  starts where the last one stopped, so every waiting job gets a share of the next pass
+  formed (of one of the next few, when more jobs wait than a pass holds): a one-window job
+  never waits behind a 2,000-window job, and the big job still moves on every pass.
 - Length-aware: each job gives its shortest windows first, so its passes hold windows of
   similar lengths (little padding), and a pass is sorted by length.
 - Pipelined: passes run on one forward thread. While pass k runs, a full pass k+1 is formed,
@@ -194,6 +195,7 @@ class WindowBatcher:
             return None
         counts = dict.fromkeys(self._jobs, 0)
         rows = longest = 0
+        last_served = self._jobs[0]
         candidates = list(self._jobs)
         while candidates and rows < self._max_batch_size:
             still: list[_Job] = []
@@ -214,10 +216,13 @@ class WindowBatcher:
                 counts[job] += 1
                 rows += 1
                 longest = widest
+                last_served = job
                 still.append(job)
             candidates = still
-        if not rows:
-            return None
+        # The next pass starts with the job after the last one served: with more jobs than a
+        # pass holds, each still gets its turn.
+        turn = self._jobs.index(last_served) + 1
+        self._jobs = self._jobs[turn:] + self._jobs[:turn]
         picked: list[tuple[int, _Job, int]] = []
         for job, count in counts.items():
             if count:

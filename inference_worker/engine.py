@@ -23,8 +23,11 @@ from contracts.worker_result import ModelError, StageInputError
 from inference_worker.batcher import WindowBatcher
 from inference_worker.model import Classifier
 
-# Where a field sits in the job's input: "items[2].windows[0].input_ids", or for a job sent
-# as one item, "windows[0].input_ids" (as contracts.errors names pydantic's fields).
+# Where a field sits in the job's input, as contracts.errors names pydantic's fields:
+# "items[2].windows[0].input_ids", or for a job of one item "windows[0].input_ids". One item
+# is named as sent bare, also when it comes wrapped in "items": the orchestrator wraps the
+# single item its caller sent to /gpu/inference (and validates it first, so pydantic's own
+# errors, which would say "items[0]", never reach that caller).
 FieldOf = Callable[[int, str], str]
 
 
@@ -38,7 +41,7 @@ def parse_job(job_input: Any, classifier: Classifier, overlap_tokens: int) -> Pa
     """The job's windows, validated and checked against this model (raises ValidationError
     or StageInputError naming the field)."""
     request = InferenceInput.model_validate(job_input)
-    single = isinstance(job_input, dict) and "items" not in job_input
+    single = len(request.items) == 1
 
     def field_of(item: int, name: str) -> str:
         return name if single else f"items[{item}].{name}"
