@@ -4,8 +4,8 @@ parse_job and build_output are CPU work that grows with the job (pydantic valida
 token id checks, one dict per window); infer() runs them on a worker thread so the event
 loop stays free to take jobs and feed the device. The token id checks are vectorised: one
 numpy pass over every window of the job. The output is plain dicts shaped exactly as
-InferenceOutput (tests/test_inference.py validates them against it): building a pydantic
-model per window and dumping it again costs more than the model's forward on a GPU.
+InferenceOutput (the tests validate them against it): building pydantic models per window
+and dumping them again took 3.5 times as long for a job of 64 windows.
 """
 
 import asyncio
@@ -82,10 +82,11 @@ def checked_token_ids(
     too_long = np.flatnonzero(lengths > classifier.max_length)
     if too_long.size:
         i, j, ids = places[too_long[0]]
+        field = field_of(i, f"windows[{j}].input_ids")
         raise StageInputError(
-            f"{field_of(i, f'windows[{j}].input_ids')}: the window has {len(ids)} tokens; "
+            f"{field}: the window has {len(ids)} tokens; "
             f"the model accepts at most {classifier.max_length}",
-            field=field_of(i, f"windows[{j}].input_ids"),
+            field=field,
         )
     ends = np.cumsum(lengths)
     starts = ends - lengths
