@@ -73,7 +73,7 @@ def make_handler(classifier: Classifier, settings: InferenceSettings):
     offload = ThreadPoolExecutor(max_workers=CPU_THREADS, thread_name_prefix="inference-cpu")
     # What is alive now (torch, transformers, the model) lives as long as the worker. Frozen,
     # the garbage collector stops walking it on every full collection: unfrozen, that walk
-    # cost more than a 64-window job's own work at 16 concurrent jobs.
+    # doubled the CPU time of a 64-window job at 16 concurrent jobs.
     gc.freeze()
 
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
