@@ -1,7 +1,10 @@
 """The classifier: loads a transformers sequence-classification model once and runs batches."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as transformers_logging
@@ -9,9 +12,18 @@ from transformers.utils import logging as transformers_logging
 from contracts import ModelInfo, TokenWindow
 from contracts.model_source import max_sequence_length, tokenizer_fingerprint
 from contracts.preprocess import window_stride
+from inference_worker.precision import resolve_device, resolve_dtype
 
 # Progress bars in a worker's log are noise, one line per loaded shard.
 transformers_logging.disable_progress_bar()
+
+
+@dataclass
+class PaddedBatch:
+    """One pass's inputs, ready for the device (pinned in host memory when it is a GPU)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
 
 
 class Classifier:
@@ -21,11 +33,11 @@ class Classifier:
         model_id: str,
         revision: str | None = None,
         device: str | None = None,
+        dtype: str | None = None,
     ):
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        # Half precision halves memory and roughly doubles throughput on a GPU; CPUs gain
-        # nothing from it and lose accuracy.
-        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.device = resolve_device(device)
+        # Checked before the model loads: a bad DTYPE stops the worker at once.
+        self.dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=self.dtype)
         self.model.to(self.device).eval()
@@ -52,21 +64,39 @@ class Classifier:
             dtype=str(self.dtype).removeprefix("torch."),
         )
 
-    def probabilities(self, sequences: list[list[int]]) -> list[list[float]]:
+    def probabilities(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
         """One forward pass over token id sequences of any lengths; one row per sequence."""
-        longest = max(len(seq) for seq in sequences)
-        input_ids = torch.full((len(sequences), longest), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
-        for row, seq in enumerate(sequences):
-            input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            attention_mask[row, : len(seq)] = 1
-        with torch.inference_mode():
-            logits = self.model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-            ).logits.float()
-        probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-        return probs.cpu().tolist()
+        return self.run_prepared(self.prepare(sequences))
+
+    def prepare(self, sequences: Sequence[Sequence[int]]) -> PaddedBatch:
+        """Pad a pass's sequences (lists or numpy rows) into tensors, without touching the
+        device: the batcher runs this on another thread while the previous pass computes."""
+        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        mask = np.arange(lengths.max()) < lengths[:, None]
+        input_ids = np.full(mask.shape, self.pad_id, dtype=np.int64)
+        # Boolean assignment fills row by row, left to right: the sequences' order.
+        input_ids[mask] = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in sequences])
+        batch = PaddedBatch(torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64)))
+        if self.device.type == "cuda":
+            # Pinned memory lets the copy to the GPU run asynchronously.
+            batch = PaddedBatch(batch.input_ids.pin_memory(), batch.attention_mask.pin_memory())
+        return batch
+
+    def run_prepared(self, batch: PaddedBatch) -> list[list[float]]:
+        """The forward pass over a prepared batch; one row of probabilities per sequence."""
+        try:
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=batch.input_ids.to(self.device, non_blocking=True),
+                    attention_mask=batch.attention_mask.to(self.device, non_blocking=True),
+                ).logits.float()
+                probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
+                return probs.cpu().tolist()
+        except torch.OutOfMemoryError:
+            # Give the failed pass's blocks back, so the next passes fit again.
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise
 
     def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
         """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""

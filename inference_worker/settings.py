@@ -1,9 +1,13 @@
 """Inference worker configuration, read from the environment."""
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.model_source import DEFAULT_MODEL_ID
+
+DTypeName = Literal["float16", "bfloat16", "float32"]
 
 
 class InferenceSettings(BaseSettings):
@@ -11,8 +15,11 @@ class InferenceSettings(BaseSettings):
 
     model_id: str = DEFAULT_MODEL_ID
     model_revision: str | None = None
-    # Windows in one forward pass, across all the jobs that arrived together.
+    # Windows in one forward pass, across all the jobs that share it.
     max_batch_size: int = Field(default=32, ge=1, le=1024)
+    # Padded tokens in one forward pass (rows x its longest row): what the device pays for.
+    # A window longer than this still runs, alone.
+    max_batch_tokens: int = Field(default=16_384, ge=1, le=1_048_576)
     # How long the first job of a batch waits for others to share its forward pass.
     max_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
     # Jobs one worker takes at once (Runpod's concurrency_modifier).
@@ -21,3 +28,5 @@ class InferenceSettings(BaseSettings):
     window_overlap_tokens: int = Field(default=128, ge=0)
     # "cuda", "cpu", ...; unset means the GPU when there is one.
     device: str | None = None
+    # The model's weights and activations; unset means float16 on a GPU, float32 on a CPU.
+    dtype: DTypeName | None = None

@@ -117,6 +117,21 @@ def test_a_missing_model_stops_the_worker_with_a_clear_message(tmp_path):
             "Input should be greater than or equal to 1",
         ),
         (
+            ["handler.py"],
+            "inference_worker",
+            {"DTYPE": "float64"},
+            "inference worker cannot start: invalid configuration: DTYPE: "
+            "Input should be 'float16', 'bfloat16' or 'float32'",
+        ),
+        (
+            # Refused before the model is looked up: no model is named here.
+            ["handler.py"],
+            "inference_worker",
+            {"DTYPE": "float16", "DEVICE": "cpu", "MODEL_ID": "no-such-org/no-such-model"},
+            "inference worker cannot start: invalid configuration: DTYPE: "
+            "float16 runs only on a GPU; on cpu use bfloat16 or float32",
+        ),
+        (
             ["-m", "orchestrator"],
             ".",
             {"MAX_BATCH_TEXTS": "5000"},
