@@ -31,8 +31,8 @@ format: $(STAMP)
 tiny-model: $(STAMP)
 	$(PY) -m scripts.make_tiny_model .cache/tiny-model
 
-benchmark: $(STAMP)
-	$(PY) -m scripts.benchmark
+benchmark: $(STAMP) ## The pipeline against its limits, with ratios: results in .cache/benchmark/
+	$(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
