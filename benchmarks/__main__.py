@@ -34,6 +34,7 @@ from benchmarks.pipeline import Level, run_levels
 from benchmarks.plot import plot_throughput
 from benchmarks.workload import SHORT_REVIEW, preprocessed, review_texts
 from benchmarks.zero_cost import ZeroCostRun, run_both
+from inference_worker.settings import InferenceSettings
 from scripts.local_stack import REPO_ROOT, LocalStack, free_port
 
 # Issue 7's targets, for a 2-core CPU machine and a DistilBERT-base-sized model.
@@ -59,10 +60,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--batch-sizes",
         type=_int_list,
-        default=[16, 64, 4],
+        default=[1, 4, 16, 64],
         help="for the limit, tried in this order while --limit-seconds last",
     )
-    parser.add_argument("--limit-seconds", type=float, default=30.0)
+    parser.add_argument("--limit-seconds", type=float, default=40.0)
     parser.add_argument("--naive-seconds", type=float, default=20.0)
     parser.add_argument("--hop-rounds", type=int, default=60)
     parser.add_argument("--hop-seconds", type=float, default=15.0)
@@ -89,6 +90,11 @@ def main() -> None:
     token_count = sum(len(w.input_ids) for text in windows for w in text.windows)
     print(f"machine: {machine.describe()}")
     print(f"model: {model.name} ({model.why})")
+    # The workers and the zero-cost run read these from the environment, as in production.
+    batching = InferenceSettings().model_dump(
+        include={"max_batch_size", "max_batch_wait_ms", "max_concurrency"}
+    )
+    print("inference worker: " + ", ".join(f"{k.upper()}={v}" for k, v in batching.items()))
     print(
         f"workload: {len(texts)} review texts, {token_count:,} tokens in {window_count} windows "
         f"({sum(len(t.windows) > 1 for t in windows)} texts longer than one window)",
@@ -106,12 +112,13 @@ def main() -> None:
     step("starting the local pipeline (three Runpod local API servers, the orchestrator)")
     ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
     with LocalStack(env={"MODEL_ID": str(model.path)}, ports=ports) as stack:
+        # Hops first, on processes that have not yet been through the load levels.
+        step("orchestrator cost per hop, at concurrency 1")
+        hops = asyncio.run(measure_hops(stack, SHORT_REVIEW, args.hop_rounds, args.hop_seconds))
         step(f"pipeline at concurrency {', '.join(map(str, args.concurrency))}")
         levels, records = asyncio.run(
             run_levels(stack.url, texts, args.concurrency, args.requests, args.level_seconds)
         )
-        step("orchestrator cost per hop, at concurrency 1")
-        hops = asyncio.run(measure_hops(stack, SHORT_REVIEW, args.hop_rounds, args.hop_seconds))
 
     step("inference worker with a zero-cost model")
     direct, served = run_both(model.path, windows, args.zero_cost_jobs, args.zero_cost_seconds)
@@ -132,6 +139,7 @@ def main() -> None:
         "machine": asdict(machine),
         "model": {"name": model.name, "why": model.why, "parameters": parameters},
         "workload": {"texts": len(texts), "windows": window_count, "tokens": token_count},
+        "inference_settings": batching,
         "naive": _baseline(naive),
         "limit": _baseline(limit),
         "pipeline": [asdict(level) for level in levels],
