@@ -187,9 +187,7 @@ class LocalStack:
     def _wait_ready(self, service: Service) -> None:
         assert service.process is not None
         url = service.url(self.host) + service.ready_path
-        wait_until_answers(
-            service.process, url, self._ready_timeout_s, service.name, service.tail
-        )
+        wait_until_answers(service.process, url, self._ready_timeout_s, service.name, service.tail)
 
 
 def wait_until_answers(
