@@ -1,6 +1,6 @@
 """`make benchmark`: the pipeline held against its limits, side by side, in one run.
 
-    python -m benchmarks [--model DIR_OR_ID] [--concurrency 1,16,64] [--requests 160] ...
+    python -m benchmarks [--model DIR_OR_ID] [--concurrency 1,16,64] [--requests 128] ...
 
 1. limits, in this process on the same texts: transformers' pipeline one text at a time
    (naive), and the model's own best length-sorted batched forward (the limit);
@@ -50,7 +50,9 @@ def _int_list(text: str) -> list[int]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--model", help="a directory or Hugging Face id (default: MODEL_ID)")
     parser.add_argument("--concurrency", type=_int_list, default=[1, 16, 64])
     # Two passes over the workload; the time bound keeps a slow machine within minutes
