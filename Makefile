@@ -46,8 +46,8 @@ format: $(STAMP) ## Fix what ruff can and format the code
 tiny-model: $(STAMP) ## A tiny random model in .cache/tiny-model, for offline trials
 	$(PY) -m scripts.make_tiny_model .cache/tiny-model
 
-benchmark: $(STAMP) ## Timings of the local pipeline (scripts/benchmark.py)
-	$(PY) -m scripts.benchmark
+benchmark: $(STAMP) ## The pipeline against its limits, with ratios: results in .cache/benchmark/
+	$(PY) -m benchmarks
 
 clean: ## Remove .venv and the caches
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""Development scripts: the tiny test model, the local pipeline, benchmarks."""
+"""Development scripts: the random test models, the local pipeline, model preparation."""

@@ -236,22 +236,29 @@ class LocalStack:
 
     def _wait_ready(self, service: Service) -> None:
         assert service.process is not None
-        deadline = time.monotonic() + self._ready_timeout_s
         url = service.url(self.host) + service.ready_path
-        while time.monotonic() < deadline:
-            code = service.process.poll()
-            if code is not None:
-                raise StartupError(
-                    f"{service.name} exited with code {code} while starting:\n{service.tail()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        raise StartupError(
-            f"{service.name} did not answer at {url} within {self._ready_timeout_s:g} s:\n"
-            f"{service.tail()}"
-        )
+        wait_until_answers(service.process, url, self._ready_timeout_s, service.name, service.tail)
+
+
+def wait_until_answers(
+    process: subprocess.Popen,
+    url: str,
+    timeout_s: float,
+    name: str,
+    tail: Callable[[], str] = lambda: "",
+) -> None:
+    """Return once `url` answers 200; raise StartupError, with the process's last output,
+    if the process exits first or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            raise StartupError(f"{name} exited with code {code} while starting:\n{tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise StartupError(f"{name} did not answer at {url} within {timeout_s:g} s:\n{tail()}")

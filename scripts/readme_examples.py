@@ -8,12 +8,14 @@ pipeline (tests/test_end_to_end.py); when a response's shape changes on purpose,
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from scripts.local_stack import REPO_ROOT, LocalStack, free_port
+from scripts.make_tiny_model import ensure_random_model
 
 README = REPO_ROOT / "README.md"
 EXAMPLE = re.compile(r"(```bash\n(curl .*?)```\n[^`]*?```json\n)(.*?)(```)", re.DOTALL)
@@ -44,9 +46,11 @@ def render(value: object) -> str:
 
 
 def main() -> None:
-    from scripts.benchmark import resolve_model
-
-    model = resolve_model(sys.argv[1] if len(sys.argv) > 1 else None)
+    model = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MODEL_ID")
+    if model and Path(model).is_dir():
+        # The workers run in their own folders: a relative directory must not change meaning.
+        model = str(Path(model).resolve())
+    model = model or str(ensure_random_model(REPO_ROOT / ".cache" / "tiny-model"))
     ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
     with LocalStack(env={"MODEL_ID": model}, ports=ports) as stack:
         text = EXAMPLE.sub(

@@ -61,4 +61,9 @@ def test_components_import_contracts_and_never_each_other(component):
 
 
 def test_contracts_import_nothing_of_the_project():
-    assert not imported_packages(REPO_ROOT / "contracts") & {*COMPONENTS, "scripts", "tests"}
+    assert not imported_packages(REPO_ROOT / "contracts") & {
+        *COMPONENTS,
+        "scripts",
+        "benchmarks",
+        "tests",
+    }
