@@ -61,5 +61,5 @@ cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only, t
 # Runpod deployment from deploy.toml (RUNPOD_API_KEY in the environment): `make deploy-plan`,
 # then deploy-apply, deploy-smoke; deploy-destroy removes what apply made.
 .PHONY: deploy-plan deploy-apply deploy-smoke deploy-destroy
-deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP)
+deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP) ## Runpod deployment from deploy.toml: plan, apply, smoke, destroy
 	$(PY) -m deploy $(@:deploy-%=%)

@@ -4,19 +4,19 @@ A rule, not a stage: postprocess aggregates a pipeline's windows with it, and in
 answers the pattern's single-text form with the same numbers.
 """
 
-from contracts.inference import LabelScore, WindowPrediction
+from contracts.inference import Prediction, WindowPrediction
 from contracts.worker_result import StageInputError
 
 
-def ranked(scores: dict[str, float]) -> list[LabelScore]:
+def ranked(scores: dict[str, float]) -> list[Prediction]:
     return sorted(
-        (LabelScore(label=label, confidence=value) for label, value in scores.items()),
+        (Prediction(label=label, confidence=value) for label, value in scores.items()),
         key=lambda score: score.confidence,
         reverse=True,
     )
 
 
-def label_scores(predictions: list[LabelScore]) -> dict[str, float]:
+def label_scores(predictions: list[Prediction]) -> dict[str, float]:
     scores: dict[str, float] = {}
     for prediction in predictions:
         if prediction.label in scores:
@@ -27,7 +27,7 @@ def label_scores(predictions: list[LabelScore]) -> dict[str, float]:
     return scores
 
 
-def aggregate_windows(windows: list[WindowPrediction]) -> list[LabelScore]:
+def aggregate_windows(windows: list[WindowPrediction]) -> list[Prediction]:
     """Weight each window by its token count, so a short tail window counts for less."""
     per_window = [label_scores(window.predictions) for window in windows]
     labels = set(per_window[0])

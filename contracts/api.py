@@ -3,7 +3,7 @@
 from pydantic import BaseModel, ConfigDict
 
 from contracts.errors import ErrorType, FieldError, Stage
-from contracts.inference import InferenceOutput
+from contracts.inference import InferenceOutput, InferenceSingleOutput
 from contracts.postprocess import ClassificationResult, PostprocessOutput, PostprocessSingleOutput
 from contracts.preprocess import PreprocessOutput
 from contracts.text import ClassifiableText
@@ -61,6 +61,10 @@ class PreprocessResponse(PreprocessOutput, Answered):
 
 
 class InferenceResponse(InferenceOutput, Answered):
+    pass
+
+
+class InferenceSingleResponse(InferenceSingleOutput, Answered):
     pass
 
 

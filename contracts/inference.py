@@ -17,7 +17,7 @@ from contracts.preprocess import TokenWindow
 from contracts.text import UnicodeStr
 
 
-class LabelScore(BaseModel):
+class Prediction(BaseModel):
     label: UnicodeStr = Field(min_length=1)
     confidence: float
 
@@ -80,10 +80,15 @@ class InferenceInput(BaseModel):
 
     items: list[InferenceItem] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
 
+    @staticmethod
+    def is_single_form(data: Any) -> bool:
+        """The pattern's form: one text's fields at the top level, answered the same way."""
+        return isinstance(data, dict) and "items" not in data
+
     @model_validator(mode="before")
     @classmethod
     def _wrap_single_item(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "items" not in data:
+        if cls.is_single_form(data):
             # Validated alone first, so errors name the sender's fields, not "items[0]".
             InferenceItem.model_validate(data)
             return {"items": [data]}
@@ -107,7 +112,7 @@ class WindowPrediction(BaseModel):
     char_start: NonNegativeInt
     char_end: NonNegativeInt
     # Every label of the model, most probable first.
-    predictions: list[LabelScore] = Field(min_length=1)
+    predictions: list[Prediction] = Field(min_length=1)
 
 
 class ItemPrediction(BaseModel):
@@ -135,6 +140,19 @@ class BatchingInfo(BaseModel):
 
 class InferenceOutput(BaseModel):
     results: list[ItemPrediction]
+    model_info: ModelInfo
+    batching: BatchingInfo
+    inference_ms: float
+
+
+class InferenceSingleOutput(BaseModel):
+    """The answer to one text sent on its own (the pattern's form): its predictions over the
+    whole text at the top level, as the pattern's orchestration reads them, and its windows."""
+
+    # Every label, most probable first: the token-weighted mean over the windows, the same
+    # numbers postprocess makes of them (contracts.aggregation).
+    predictions: list[Prediction] = Field(min_length=1)
+    windows: list[WindowPrediction] = Field(min_length=1)
     model_info: ModelInfo
     batching: BatchingInfo
     inference_ms: float

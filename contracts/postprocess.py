@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from contracts.inference import LabelScore, ModelInfo, WindowPrediction
+from contracts.inference import ModelInfo, Prediction, WindowPrediction
 from contracts.limits import Limits
 from contracts.preprocess import TextStats
 from contracts.text import UnicodeStr, require_unicode
@@ -28,7 +28,7 @@ class PostprocessItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     windows: list[WindowPrediction] | None = Field(default=None, min_length=1)
-    predictions: list[LabelScore] | None = Field(default=None, min_length=1)
+    predictions: list[Prediction] | None = Field(default=None, min_length=1)
     stats: TextStats | None = None
     # The pattern's fields: the text (answered back as a preview) and metadata of the
     # caller's own, carried into the result's metadata.
@@ -79,7 +79,7 @@ class Classification(BaseModel):
     label: str
     confidence: float
     confidence_level: ConfidenceLevel
-    all_predictions: list[LabelScore]
+    all_predictions: list[Prediction]
 
 
 class ResultMetadata(BaseModel):

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from contracts import BatchingInfo, InferenceInput, InferenceItem, TokenWindow
+from contracts import BatchingInfo, InferenceInput, InferenceItem, TokenWindow, WindowPrediction
+from contracts.aggregation import aggregate_windows
 from contracts.worker_result import ModelError, StageInputError
 from inference_worker.batcher import WindowBatcher
 from inference_worker.model import Classifier
@@ -35,6 +36,7 @@ FieldOf = Callable[[int, str], str]
 class ParsedJob:
     windows: list[list[TokenWindow]]  # each item's windows
     sequences: list[np.ndarray]  # every window's token ids, item by item
+    single_form: bool = False  # one text sent on its own, answered the same way
 
 
 def parse_job(job_input: Any, classifier: Classifier, overlap_tokens: int) -> ParsedJob:
@@ -50,7 +52,11 @@ def parse_job(job_input: Any, classifier: Classifier, overlap_tokens: int) -> Pa
         windows_of(item, classifier, overlap_tokens, field_of, i)
         for i, item in enumerate(request.items)
     ]
-    return ParsedJob(windows=per_item, sequences=checked_token_ids(per_item, classifier, field_of))
+    return ParsedJob(
+        windows=per_item,
+        sequences=checked_token_ids(per_item, classifier, field_of),
+        single_form=InferenceInput.is_single_form(job_input),
+    )
 
 
 def windows_of(
@@ -157,12 +163,22 @@ def build_output(
                 }
             )
         results.append({"windows": predicted})
-    return {
+    output = {
         "results": results,
         "model_info": classifier.info.model_dump(),
         "batching": batching.model_dump(),
         "inference_ms": round(inference_ms, 3),
     }
+    return single_form(output) if job.single_form else output
+
+
+def single_form(output: dict[str, Any]) -> dict[str, Any]:
+    """A text sent on its own is answered on its own (InferenceSingleOutput): its windows, and
+    its predictions over the whole text at the top level, as the pattern's clients read them."""
+    [item] = output.pop("results")
+    windows = [WindowPrediction.model_validate(w) for w in item["windows"]]
+    predictions = [p.model_dump() for p in aggregate_windows(windows)]
+    return {"predictions": predictions, "windows": item["windows"], **output}
 
 
 async def infer(

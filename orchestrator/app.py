@@ -22,6 +22,8 @@ from contracts import (
     InferenceInput,
     InferenceOutput,
     InferenceResponse,
+    InferenceSingleOutput,
+    InferenceSingleResponse,
     PostprocessInput,
     PostprocessOutput,
     PostprocessResponse,
@@ -46,7 +48,7 @@ _BATCH_ITEMS = TypeAdapter(list[ClassifyRequest])
 # What each single-stage route's answer must be, checked before it is passed on.
 _STAGE_OUTPUTS: dict[Stage, Any] = {
     Stage.PREPROCESS: PreprocessOutput,
-    Stage.INFERENCE: InferenceOutput,
+    Stage.INFERENCE: InferenceOutput | InferenceSingleOutput,
     Stage.POSTPROCESS: PostprocessOutput | PostprocessSingleOutput,
 }
 
@@ -207,14 +209,16 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
 
     @app.post(
         "/gpu/inference",
-        response_model=InferenceResponse,
+        response_model=InferenceSingleResponse | InferenceResponse,
         responses=stage_errors,
         summary="Run the inference stage alone",
     )
     async def gpu_inference(body: InferenceInput, request: Request) -> JSONResponse:
-        return await forward(
-            request, Stage.INFERENCE, body.model_dump(mode="json", exclude_none=True)
-        )
+        job_input = body.model_dump(mode="json", exclude_none=True)
+        # FastAPI keeps the parsed body: one text sent on its own is answered on its own.
+        if InferenceInput.is_single_form(await request.json()):
+            job_input = job_input["items"][0]
+        return await forward(request, Stage.INFERENCE, job_input)
 
     @app.post(
         "/cpu/postprocess",
