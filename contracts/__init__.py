@@ -15,9 +15,8 @@ from contracts.api import (
     PostprocessResponse,
     PostprocessSingleResponse,
     PreprocessResponse,
-    StageTiming,
-    Timings,
 )
+from contracts.cost import RequestCost, StageCost, request_cost
 from contracts.errors import (
     ErrorType,
     FieldError,
@@ -58,6 +57,7 @@ from contracts.preprocess import (
 )
 from contracts.pricing import DEFAULT_CPU_USD_PER_S, DEFAULT_GPU_USD_PER_S, StagePrices
 from contracts.text import ClassifiableText, validate_text
+from contracts.timing import StageTiming, Timings
 
 __all__ = [
     "DEFAULT_CPU_USD_PER_S",
@@ -93,8 +93,10 @@ __all__ = [
     "PreprocessInput",
     "PreprocessOutput",
     "PreprocessResponse",
+    "RequestCost",
     "ResultMetadata",
     "Stage",
+    "StageCost",
     "StagePrices",
     "StageTiming",
     "TextStats",
@@ -106,5 +108,6 @@ __all__ = [
     "confidence_level",
     "describe_errors",
     "describe_validation_error",
+    "request_cost",
     "validate_text",
 ]

@@ -2,11 +2,13 @@
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.cost import RequestCost
 from contracts.errors import ErrorType, FieldError, Stage
 from contracts.inference import InferenceOutput, InferenceSingleOutput
 from contracts.postprocess import ClassificationResult, PostprocessOutput, PostprocessSingleOutput
 from contracts.preprocess import PreprocessOutput
 from contracts.text import ClassifiableText
+from contracts.timing import Timings
 
 
 class ClassifyRequest(BaseModel):
@@ -15,37 +17,17 @@ class ClassifyRequest(BaseModel):
     text: ClassifiableText
 
 
-class StageTiming(BaseModel):
-    # Measured by the orchestrator: request sent to final answer, polling included.
-    round_trip_ms: float
-    # Reported by the hosted endpoint (absent from Runpod's local API server): time in the
-    # queue, cold start included, and the handler's execution time. The largest over the
-    # stage's jobs when a batch runs several.
-    queue_ms: float | None = None
-    execution_ms: float | None = None
-    jobs: int = 1
-    # Requests whose texts shared this stage's job(s): concurrent requests are coalesced.
-    shared_by: int = 1
-
-
-class Timings(BaseModel):
-    # How long the request waited for others to share its jobs (COALESCE_WAIT_MS at most).
-    coalesce_wait_ms: float = 0.0
-    preprocess: StageTiming | None = None
-    inference: StageTiming | None = None
-    postprocess: StageTiming | None = None
-    total_ms: float
-
-
 class ClassifyResponse(ClassificationResult):
     request_id: str
     timings: Timings
+    cost: RequestCost
 
 
 class ClassifyBatchResponse(BaseModel):
     request_id: str
     results: list[ClassificationResult]
     timings: Timings
+    cost: RequestCost
 
 
 class Answered(BaseModel):
@@ -53,6 +35,7 @@ class Answered(BaseModel):
 
     request_id: str
     timings: Timings
+    cost: RequestCost
 
 
 # Single-stage routes answer the worker's output at the top level, as the pattern's do.

@@ -1,11 +1,16 @@
 """How a worker turns a failure into a Runpod job result: a typed error, never a traceback."""
 
+import inspect
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ErrorType, FieldError, WorkerError, describe_validation_error
 from contracts.limits import Limits
+from contracts.tracing import job_log_line, pop_request_ids
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +64,26 @@ def worker_error(exc: Exception, stage: str) -> WorkerError:
 def error_result(exc: Exception, stage: str) -> dict[str, str]:
     """The `{"error": ...}` a handler returns; Runpod marks the job FAILED with that string."""
     return {"error": worker_error(exc, stage).to_wire()}
+
+
+StageWork = Callable[[Any], Any | Awaitable[Any]]
+
+
+async def answer_job(stage: str, job: dict[str, Any], work: StageWork) -> dict[str, Any]:
+    """What every handler does around its stage: take the request ids out of the input, run
+    the stage, answer its output or its typed error, and log one line naming the job, the
+    requests and the outcome (never the input)."""
+    started = time.perf_counter()
+    job_input, request_ids = pop_request_ids(job.get("input"))
+    try:
+        output = work(job_input)
+        if inspect.isawaitable(output):
+            output = await output
+        result = output.model_dump() if isinstance(output, BaseModel) else output
+        outcome = "failed" if "error" in result else "completed"
+    except Exception as exc:
+        result = error_result(exc, stage)
+        outcome = "failed"
+    ms = (time.perf_counter() - started) * 1000
+    log.info(job_log_line(stage, job.get("id"), request_ids, ms, outcome))
+    return result

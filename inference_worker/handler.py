@@ -30,7 +30,7 @@ from contracts.model_source import (
     resolve_model_dir,
 )
 from contracts.startup import load_settings
-from contracts.worker_result import error_result
+from contracts.worker_result import answer_job
 from inference_worker.batcher import WindowBatcher
 from inference_worker.device_faults import DeviceGuard
 from inference_worker.engine import infer
@@ -77,12 +77,13 @@ def make_handler(classifier: Classifier, settings: InferenceSettings):
     gc.freeze()
 
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
-        try:
-            result = await infer(
-                job.get("input"), classifier, batcher, settings.window_overlap_tokens, offload
-            )
-        except Exception as exc:
-            result = error_result(exc, "inference")
+        result = await answer_job(
+            "inference",
+            job,
+            lambda job_input: infer(
+                job_input, classifier, batcher, settings.window_overlap_tokens, offload
+            ),
+        )
         if guard.poisoned:
             # Runpod's SDK pops this key and marks the result stopPod: the worker is replaced.
             result["refresh_worker"] = True

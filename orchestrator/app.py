@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
@@ -31,14 +31,17 @@ from contracts import (
     PreprocessInput,
     PreprocessOutput,
     PreprocessResponse,
+    RequestCost,
     Stage,
     Timings,
+    request_cost,
 )
 from contracts.postprocess import PostprocessSingleOutput
 from orchestrator.coalescing import Coalescer
 from orchestrator.docs import mount_offline_docs
 from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
 from orchestrator.health import stage_health
+from orchestrator.metrics import Metrics
 from orchestrator.pipeline import Pipeline, parse_output
 from orchestrator.request_guard import RequestGuard
 from orchestrator.runpod_client import StageEndpoint
@@ -78,6 +81,8 @@ def _runs_stage_jobs(scope: Scope) -> bool:
 
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     settings = settings or OrchestratorSettings()
+    metrics = Metrics()
+    prices = settings.prices()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,7 +106,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 )
                 for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
             }
-            app.state.pipeline = Pipeline(endpoints)
+            app.state.pipeline = Pipeline(endpoints, metrics)
             app.state.coalescer = Coalescer(
                 app.state.pipeline.classify_many,
                 settings.coalesce_wait_ms,
@@ -128,6 +133,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         max_in_flight=settings.max_in_flight,
         max_request_bytes=settings.max_request_bytes,
         admitted=_runs_stage_jobs,
+        metrics=metrics,
     )
     install_error_handlers(app, settings.max_request_bytes)
     mount_offline_docs(app)
@@ -139,6 +145,12 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     def coalescer(request: Request) -> Coalescer:
         return request.app.state.coalescer
 
+    def charge(timings: Timings, share: float = 1.0) -> RequestCost:
+        """The request's execution cost, counted in the metrics as it is answered."""
+        cost = request_cost(timings, prices, share)
+        metrics.charged(cost)
+        return cost
+
     @app.post(
         "/classify",
         response_model=ClassifyResponse,
@@ -146,9 +158,13 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         summary="Classify one text: preprocess, inference, postprocess",
     )
     async def classify(body: ClassifyRequest, request: Request) -> JSONResponse:
-        results, timings = await coalescer(request).classify([body.text])
+        request_id = request.state.request_id
+        results, timings, share = await coalescer(request).classify([body.text], request_id)
         response = ClassifyResponse(
-            **results[0].model_dump(), request_id=request.state.request_id, timings=timings
+            **results[0].model_dump(),
+            request_id=request_id,
+            timings=timings,
+            cost=charge(timings, share),
         )
         return _timed_answer(response, timings)
 
@@ -177,15 +193,17 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     )
     async def classify_batch(request: Request) -> JSONResponse:
         texts = await _batch_texts(request, settings.max_batch_texts)
-        results, timings = await coalescer(request).classify(texts)
+        request_id = request.state.request_id
+        results, timings, share = await coalescer(request).classify(texts, request_id)
         response = ClassifyBatchResponse(
-            results=results, request_id=request.state.request_id, timings=timings
+            results=results, request_id=request_id, timings=timings, cost=charge(timings, share)
         )
         return _timed_answer(response, timings)
 
     async def forward(request: Request, stage: Stage, job_input: dict[str, Any]) -> JSONResponse:
         started = time.perf_counter()
-        output, timing = await pipeline(request).run_stage(stage, job_input)
+        request_id = request.state.request_id
+        output, timing = await pipeline(request).run_stage(stage, job_input, [request_id])
         parse_output(stage, _STAGE_OUTPUTS[stage], output)
         timings = Timings(
             **{stage.value: timing}, total_ms=round((time.perf_counter() - started) * 1000, 3)
@@ -193,8 +211,9 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         # The stage's fields at the top level, as /classify answers and the pattern's routes do.
         answer = {
             **output,
-            "request_id": request.state.request_id,
+            "request_id": request_id,
             "timings": timings.model_dump(mode="json"),
+            "cost": charge(timings).model_dump(mode="json"),
         }
         return _timed_answer(answer, timings)
 
@@ -233,6 +252,14 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             job_input = {**job_input["items"][0], "model_info": job_input.get("model_info")}
             job_input = {k: v for k, v in job_input.items() if v is not None}
         return await forward(request, Stage.POSTPROCESS, job_input)
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics: requests, stage latencies, jobs, windows, cost, errors",
+        response_class=Response,
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.content_type)
 
     @app.get("/ping", summary="Liveness, for Runpod load-balancing endpoints")
     async def ping() -> dict[str, str]:

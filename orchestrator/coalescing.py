@@ -26,6 +26,7 @@ RunMany = Callable[
 @dataclass
 class _Waiter:
     texts: list[str]
+    request_id: str
     future: asyncio.Future
     arrived: float = field(default_factory=time.perf_counter)
 
@@ -42,11 +43,14 @@ class Coalescer:
         # Runs under way, kept so they are not garbage-collected mid-flight.
         self._runs: set[asyncio.Task] = set()
 
-    async def classify(self, texts: list[str]) -> tuple[list[ClassificationResult], Timings]:
-        """This request's results and timings, its texts run together with its neighbours'."""
+    async def classify(
+        self, texts: list[str], request_id: str = ""
+    ) -> tuple[list[ClassificationResult], Timings, float]:
+        """This request's results, its timings, and its share of the shared jobs (its texts
+        over all the texts they ran), its texts run together with its neighbours'."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(texts, loop.create_future())
+        waiter = _Waiter(texts, request_id, loop.create_future())
         alone = self._wait_s <= 0 or (self._in_flight == 0 and not self._pending)
         if alone or len(texts) >= self._max_texts:
             self._dispatch([waiter])
@@ -59,9 +63,10 @@ class Coalescer:
                 self._flush()
             elif self._timer is None:
                 self._timer = loop.call_later(self._wait_s, self._flush)
-        results, stage_timings, waited_ms = await waiter.future
+        results, stage_timings, share, waited_ms = await waiter.future
         total_ms = round((time.perf_counter() - started) * 1000, 3)
-        return results, Timings(**stage_timings, coalesce_wait_ms=waited_ms, total_ms=total_ms)
+        timings = Timings(**stage_timings, coalesce_wait_ms=waited_ms, total_ms=total_ms)
+        return results, timings, share
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -100,7 +105,9 @@ class Coalescer:
     async def _run_group(self, group: list[_Waiter], dispatched: float) -> None:
         self._in_flight += 1
         try:
-            outcomes, stage_timings = await self._run_many([w.texts for w in group])
+            outcomes, stage_timings = await self._run_many(
+                [w.texts for w in group], [w.request_id for w in group]
+            )
         except StageError as exc:
             for waiter in group:
                 _settle(waiter, exception=copied_error(exc), dispatched=dispatched)
@@ -111,12 +118,16 @@ class Coalescer:
             return
         finally:
             self._in_flight -= 1
+        total_texts = sum(len(w.texts) for w in group)
         for waiter, outcome in zip(group, outcomes, strict=True):
             if outcome.error is not None:
                 outcome.error.timings = {**stage_timings, **outcome.error.timings}
                 _settle(waiter, exception=outcome.error, dispatched=dispatched)
             else:
-                _settle(waiter, result=(outcome.results, stage_timings), dispatched=dispatched)
+                share = len(waiter.texts) / total_texts
+                _settle(
+                    waiter, result=(outcome.results, stage_timings, share), dispatched=dispatched
+                )
 
 
 def _settle(

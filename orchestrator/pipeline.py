@@ -29,6 +29,8 @@ from contracts import (
     WindowPrediction,
     WorkerError,
 )
+from contracts.tracing import with_request_ids
+from orchestrator.metrics import Metrics
 from orchestrator.runpod_client import (
     StageEndpoint,
     StageError,
@@ -79,6 +81,7 @@ class RequestOutcome:
     results, or what failed it."""
 
     texts: list[str]
+    request_id: str = ""
     preprocessed: list[PreprocessOutput] = field(default_factory=list)
     windows: list[list[WindowPrediction]] = field(default_factory=list)
     model_info: ModelInfo | None = None
@@ -87,21 +90,35 @@ class RequestOutcome:
 
 
 class Pipeline:
-    def __init__(self, endpoints: dict[Stage, StageEndpoint]):
+    def __init__(self, endpoints: dict[Stage, StageEndpoint], metrics: Metrics | None = None):
         self.endpoints = endpoints
+        self.metrics = metrics or Metrics()
 
-    async def run_stage(self, stage: Stage, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
-        return await self.endpoints[stage].run(job_input)
+    async def run_stage(
+        self, stage: Stage, job_input: dict[str, Any], request_ids: list[str] | None = None
+    ) -> tuple[Any, StageTiming]:
+        """One job on the stage's endpoint, carrying the ids of the requests it serves."""
+        try:
+            output, timing = await self.endpoints[stage].run(
+                with_request_ids(job_input, request_ids or [])
+            )
+        except StageError as exc:
+            self.metrics.stage_error(stage, exc.error_type)
+            raise
+        self.metrics.job(stage, timing)
+        return output, timing
 
     async def classify_many(
-        self, requests: list[list[str]]
+        self, requests: list[list[str]], request_ids: list[str] | None = None
     ) -> tuple[list[RequestOutcome], dict[str, StageTiming]]:
         """Classify each request's texts with one job per stage for all of them.
 
         Raises StageError when a stage fails as a whole (every request fails with it); a
         request whose own text a worker refused gets that error in its outcome instead.
         """
-        outcomes = [RequestOutcome(texts) for texts in requests]
+        ids = request_ids or [""] * len(requests)
+        outcomes = [RequestOutcome(texts, rid) for texts, rid in zip(requests, ids, strict=True)]
+        self.metrics.requests_per_run.observe(len(outcomes))
         done: dict[str, StageTiming] = {}
         try:
             await self._run(outcomes, done)
@@ -125,7 +142,7 @@ class Pipeline:
         self, outcomes: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
     ) -> None:
         texts = [{"text": text} for o in outcomes for text in o.texts]
-        raw, timing = await self.run_stage(Stage.PREPROCESS, {"items": texts})
+        raw, timing = await self.run_stage(Stage.PREPROCESS, {"items": texts}, _ids(outcomes))
         done["preprocess"] = timing.model_copy(update={"shared_by": shared_by})
         output = parse_output(Stage.PREPROCESS, PreprocessBatchOutput, raw)
         if len(output.results) != len(texts):
@@ -152,6 +169,7 @@ class Pipeline:
                 for o in chunk
                 for p in o.preprocessed
             ]
+            self.metrics.windows_per_job.observe(sum(len(i["windows"]) for i in items))
             shares = await self._shared_job(
                 Stage.INFERENCE, chunk, {"items": items}, timings, InferenceOutput
             )
@@ -217,7 +235,7 @@ class Pipeline:
         """
         counts = [len(o.texts) for o in members]
         try:
-            raw, timing = await self.run_stage(stage, _jsonable(job_input))
+            raw, timing = await self.run_stage(stage, _jsonable(job_input), _ids(members))
         except StageRejectedInputError:
             if len(members) == 1:
                 raise
@@ -264,6 +282,10 @@ class Pipeline:
         except* StageError as failures:
             raise failures.exceptions[0] from None
         return [task.result() for task in tasks]
+
+
+def _ids(outcomes: list[RequestOutcome]) -> list[str]:
+    return [o.request_id for o in outcomes if o.request_id]
 
 
 def _chunks_by_windows(live: list[RequestOutcome]) -> list[list[RequestOutcome]]:

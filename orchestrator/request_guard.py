@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import ErrorType
 from orchestrator.errors import error_answer
+from orchestrator.metrics import Metrics
 
 log = logging.getLogger("orchestrator")
 
@@ -40,8 +41,10 @@ class RequestGuard:
         max_in_flight: int,
         max_request_bytes: int,
         admitted: Callable[[Scope], bool],
+        metrics: Metrics | None = None,
     ):
         self.app = app
+        self.metrics = metrics
         self.max_in_flight = max_in_flight
         self.max_request_bytes = max_request_bytes
         # Which requests count against MAX_IN_FLIGHT: the ones that run stage jobs.
@@ -94,14 +97,18 @@ class RequestGuard:
                 await response(scope, receive, send_with_id)
                 return
             if counted:
-                self.in_flight += 1
+                self._count_in_flight(+1)
             try:
                 await self._serve(scope, receive, send_with_id, status)
             finally:
                 if counted:
-                    self.in_flight -= 1
+                    self._count_in_flight(-1)
         finally:
             path = scope.get("path", "")
+            if self.metrics is not None:
+                self.metrics.answered(
+                    _route_of(scope), status["code"], time.perf_counter() - started
+                )
             log.info(
                 "%s %s %d %.1fms request_id=%s%s",
                 scope.get("method", "-"),
@@ -111,6 +118,11 @@ class RequestGuard:
                 request_id,
                 "" if status["complete"] else " (no answer sent: the client went away)",
             )
+
+    def _count_in_flight(self, change: int) -> None:
+        self.in_flight += change
+        if self.metrics is not None:
+            self.metrics.in_flight.set(self.in_flight)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, status: dict) -> None:
         """Run the app; cancel it if the client leaves first; answer 500 for our own bugs."""
@@ -178,6 +190,12 @@ class RequestGuard:
         finally:
             watcher.cancel()
             gone.cancel()
+
+
+def _route_of(scope: Scope) -> str:
+    """The matched route's template, so metrics' labels stay few whatever paths are asked."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
 
 
 def _declared_length(scope: Scope) -> int:

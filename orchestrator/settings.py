@@ -3,7 +3,7 @@
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts import Limits, Stage
+from contracts import DEFAULT_CPU_USD_PER_S, DEFAULT_GPU_USD_PER_S, Limits, Stage, StagePrices
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -54,6 +54,11 @@ class OrchestratorSettings(BaseSettings):
     coalesce_max_texts: int = Field(
         default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_ITEMS_PER_JOB
     )
+    # USD per second of one worker of each stage, for the `cost` in every answer and the cost
+    # metrics. The defaults are the pattern's figures: set your own, Runpod's prices change.
+    preprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
+    inference_usd_per_s: float = Field(default=DEFAULT_GPU_USD_PER_S, ge=0)
+    postprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
     host: str = "0.0.0.0"
     port: int = 8888
     log_level: str = "info"
@@ -80,6 +85,13 @@ class OrchestratorSettings(BaseSettings):
 
     def base_url(self, stage: Stage) -> str:
         return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
+
+    def prices(self) -> StagePrices:
+        return StagePrices(
+            preprocess=self.preprocess_usd_per_s,
+            inference=self.inference_usd_per_s,
+            postprocess=self.postprocess_usd_per_s,
+        )
 
     def hosted(self, stage: Stage) -> bool:
         return is_hosted(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import runpod
 
 from contracts.startup import load_settings
-from contracts.worker_result import error_result
+from contracts.worker_result import answer_job
 from postprocess_worker.formatting import postprocess
 from postprocess_worker.settings import PostprocessSettings
 
@@ -21,11 +21,7 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     # Async so that one worker holds several small jobs at once (concurrency_modifier)
     # instead of paying Runpod's job fetch round trip for each. The work itself runs
     # inline: it takes milliseconds, and a thread hop measured slower (README, "Measured").
-    try:
-        output = postprocess(job.get("input"))
-        return output.model_dump()
-    except Exception as exc:
-        return error_result(exc, "postprocess")
+    return await answer_job("postprocess", job, postprocess)
 
 
 if __name__ == "__main__":

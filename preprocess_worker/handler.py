@@ -18,7 +18,7 @@ from contracts.model_source import (
     resolve_model_dir,
 )
 from contracts.startup import load_settings
-from contracts.worker_result import error_result
+from contracts.worker_result import answer_job
 from preprocess_worker.pipeline import preprocess
 from preprocess_worker.settings import PreprocessSettings
 from preprocess_worker.windows import WindowTokenizer
@@ -38,11 +38,9 @@ def make_handler(tokenizer: WindowTokenizer):
     # instead of paying Runpod's job fetch round trip for each. The work itself runs
     # inline: it takes milliseconds, and a thread hop measured slower (README, "Measured").
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
-        try:
-            output = preprocess(job.get("input"), tokenizer)
-            return output.model_dump()
-        except Exception as exc:
-            return error_result(exc, "preprocess")
+        return await answer_job(
+            "preprocess", job, lambda job_input: preprocess(job_input, tokenizer)
+        )
 
     return handler
 

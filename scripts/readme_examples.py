@@ -50,7 +50,10 @@ def main() -> None:
     if model and Path(model).is_dir():
         # The workers run in their own folders: a relative directory must not change meaning.
         model = str(Path(model).resolve())
-    model = model or str(ensure_random_model(REPO_ROOT / ".cache" / "tiny-model"))
+    if not model:
+        ensure_random_model(REPO_ROOT / ".cache" / "tiny-model")
+        # Relative to each worker's folder, so no path of this machine lands in the README.
+        model = "../.cache/tiny-model"
     ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
     with LocalStack(env={"MODEL_ID": model}, ports=ports) as stack:
         text = EXAMPLE.sub(

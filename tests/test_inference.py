@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from contracts import InferenceOutput
+from contracts import InferenceInput, InferenceOutput, InferenceSingleOutput, ItemPrediction
+from contracts.aggregation import aggregate_windows
 from contracts.worker_result import StageInputError
 from inference_worker.batcher import WindowBatcher
 from inference_worker.engine import infer
@@ -28,9 +29,31 @@ def window_tokenizer(tiny_model_dir: Path) -> WindowTokenizer:
 
 
 def run_infer(job_input, classifier, batcher=None) -> InferenceOutput:
+    """The job's output, as the items form whichever form it was sent in."""
     batcher = batcher or WindowBatcher(classifier.probabilities, 8, 1.0)
     output = asyncio.run(infer(job_input, classifier, batcher, overlap_tokens=16))
+    if InferenceInput.is_single_form(job_input):
+        single = InferenceSingleOutput.model_validate(output)
+        return InferenceOutput(
+            results=[ItemPrediction(windows=single.windows)],
+            **single.model_dump(exclude={"predictions", "windows"}),
+        )
     return InferenceOutput.model_validate(output)
+
+
+def test_one_text_sent_alone_is_answered_with_its_predictions_at_the_top_level(
+    classifier, window_tokenizer
+):
+    # The pattern's body, as its orchestration sends it; it reads gpu_result["predictions"].
+    text = " ".join(f"item {i} was bad but the price was fine." for i in range(40))
+    batcher = WindowBatcher(classifier.probabilities, 8, 1.0)
+    job = {"cleaned_text": text, "word_count": 1}
+    output = asyncio.run(infer(job, classifier, batcher, overlap_tokens=16))
+    single = InferenceSingleOutput.model_validate(output)
+    assert len(single.windows) > 1
+    # The same numbers postprocess makes of the windows: one rule for both.
+    assert single.predictions == aggregate_windows(single.windows)
+    assert sum(p.confidence for p in single.predictions) == pytest.approx(1, abs=1e-6)
 
 
 def test_model_info_comes_from_the_model(classifier, window_tokenizer):

@@ -72,7 +72,9 @@ def test_a_batch_is_one_preprocess_job_and_is_cancelled_when_it_times_out(fake):
         assert response.status_code == 504
         assert wait_for(lambda: len(fake.cancelled) > before)
     [job] = fake.submitted["stuck"][submitted_before:]
-    assert job["input"] == {"items": texts}
+    assert job["input"]["items"] == texts
+    # The request's id travels with its job, for the worker's log.
+    assert job["input"]["request_ids"] == [response.json()["request_id"]]
     assert len(fake.cancelled) - before == 1
 
 
@@ -268,7 +270,7 @@ def test_a_bug_is_a_500_logged_once_by_type_without_a_traceback(fake, caplog):
     caplog.set_level(logging.INFO)
     with TestClient(app, raise_server_exceptions=False) as client:
 
-        async def broken(texts):
+        async def broken(texts, request_id=""):
             raise KeyError("the caller's private text")
 
         app.state.coalescer.classify = broken

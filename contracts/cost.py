@@ -1,0 +1,69 @@
+"""What one request's jobs cost to execute: billed seconds per stage times that stage's price.
+
+This is the execution cost of the request alone: Runpod also bills each worker's cold start
+and its idle timeout after its last job, which depend on traffic, not on one request (`make
+cost` simulates them). A job shared by several requests (coalescing) is shared out by texts.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from contracts.pricing import StagePrices
+from contracts.timing import StageTiming, Timings
+
+STAGES = ("preprocess", "inference", "postprocess")
+# Microseconds, and a billionth of a dollar: finer than any price, coarser than float noise.
+_SECONDS_DIGITS = 6
+_USD_DIGITS = 9
+
+
+class StageCost(BaseModel):
+    # The job's seconds that fall to this request: the hosted API's executionTime (or,
+    # from Runpod's local API server, which reports none, the round trip), times its share.
+    billed_s: float
+    usd_per_s: float
+    usd: float
+
+
+class RequestCost(BaseModel):
+    currency: Literal["USD"] = "USD"
+    # "execution_time" when every stage reported Runpod's executionTime, else "round_trip".
+    basis: Literal["execution_time", "round_trip"]
+    preprocess: StageCost | None = None
+    inference: StageCost | None = None
+    postprocess: StageCost | None = None
+    total_usd: float
+    # The same seconds with every stage on the GPU worker's price: the GPU-only layout.
+    gpu_only_usd: float
+
+
+def billed_seconds(timing: StageTiming) -> float:
+    ms = timing.execution_ms if timing.execution_ms is not None else timing.round_trip_ms
+    return ms / 1000
+
+
+def request_cost(timings: Timings, prices: StagePrices, share: float = 1.0) -> RequestCost:
+    """The request's cost from its stages' timings; `share` is its part of shared jobs."""
+    stages: dict[str, StageCost] = {}
+    basis: Literal["execution_time", "round_trip"] = "execution_time"
+    for stage in STAGES:
+        timing: StageTiming | None = getattr(timings, stage)
+        if timing is None:
+            continue
+        if timing.execution_ms is None:
+            basis = "round_trip"
+        seconds = billed_seconds(timing) * share
+        price = prices.for_stage(stage)
+        stages[stage] = StageCost(
+            billed_s=round(seconds, _SECONDS_DIGITS),
+            usd_per_s=price,
+            usd=round(seconds * price, _USD_DIGITS),
+        )
+    total_s = sum(c.billed_s for c in stages.values())
+    return RequestCost(
+        basis=basis,
+        **stages,
+        total_usd=round(sum(c.usd for c in stages.values()), _USD_DIGITS),
+        gpu_only_usd=round(total_s * prices.gpu_only, _USD_DIGITS),
+    )

@@ -1,0 +1,25 @@
+"""How long each stage of a request took, as the orchestrator measured and Runpod reported."""
+
+from pydantic import BaseModel
+
+
+class StageTiming(BaseModel):
+    # Measured by the orchestrator: request sent to final answer, polling included.
+    round_trip_ms: float
+    # Reported by the hosted endpoint (absent from Runpod's local API server): time in the
+    # queue, cold start included, and the handler's execution time. The largest over the
+    # stage's jobs when a batch runs several.
+    queue_ms: float | None = None
+    execution_ms: float | None = None
+    jobs: int = 1
+    # Requests whose texts shared this stage's job(s): concurrent requests are coalesced.
+    shared_by: int = 1
+
+
+class Timings(BaseModel):
+    # How long the request waited for others to share its jobs (COALESCE_WAIT_MS at most).
+    coalesce_wait_ms: float = 0.0
+    preprocess: StageTiming | None = None
+    inference: StageTiming | None = None
+    postprocess: StageTiming | None = None
+    total_ms: float

@@ -1,0 +1,110 @@
+"""Prometheus metrics, served at /metrics: what the pipeline does and what it costs.
+
+One registry per app (not the library's global one), so each app made by create_app()
+counts on its own. Labels are bounded: routes by their template, stages, error types.
+"""
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from contracts import ErrorType, RequestCost, Stage, StageTiming
+from contracts.cost import STAGES
+
+# Seconds: from a local job's few milliseconds to a hosted cold start of minutes.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_COUNT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "orchestrator_requests",
+            "HTTP requests answered, by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "orchestrator_request_seconds",
+            "Time to answer a request, by route",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "orchestrator_requests_in_flight", "Requests that run stage jobs, now", registry=r
+        )
+        self.stage_seconds = Histogram(
+            "orchestrator_stage_seconds",
+            "A stage job's time: the orchestrator's round trip, and Runpod's queue (cold start "
+            "included) and execution when the endpoint reports them",
+            ["stage", "part"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.jobs = Counter(
+            "orchestrator_stage_jobs", "Stage jobs that finished", ["stage"], registry=r
+        )
+        self.stage_errors = Counter(
+            "orchestrator_stage_errors",
+            "Stage jobs that failed, by error type",
+            ["stage", "error_type"],
+            registry=r,
+        )
+        self.windows_per_job = Histogram(
+            "orchestrator_inference_windows_per_job",
+            "Token windows in one inference job",
+            buckets=_COUNT_BUCKETS,
+            registry=r,
+        )
+        self.requests_per_run = Histogram(
+            "orchestrator_requests_per_run",
+            "Requests that shared one pipeline run (one job per stage)",
+            buckets=_COUNT_BUCKETS,
+            registry=r,
+        )
+        self.cost = Counter(
+            "orchestrator_cost_usd",
+            "Execution cost of the stage jobs answered, in USD (no idle or cold-start time)",
+            ["stage"],
+            registry=r,
+        )
+        self.gpu_only_cost = Counter(
+            "orchestrator_gpu_only_cost_usd",
+            "What the same jobs would cost with every stage on the GPU worker, in USD",
+            registry=r,
+        )
+
+    def answered(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.request_seconds.labels(route).observe(seconds)
+
+    def job(self, stage: Stage, timing: StageTiming) -> None:
+        self.jobs.labels(stage.value).inc()
+        self.stage_seconds.labels(stage.value, "round_trip").observe(timing.round_trip_ms / 1000)
+        if timing.queue_ms is not None:
+            self.stage_seconds.labels(stage.value, "queue").observe(timing.queue_ms / 1000)
+        if timing.execution_ms is not None:
+            self.stage_seconds.labels(stage.value, "execution").observe(timing.execution_ms / 1000)
+
+    def stage_error(self, stage: Stage, error_type: ErrorType) -> None:
+        self.stage_errors.labels(stage.value, error_type.value).inc()
+
+    def charged(self, cost: RequestCost) -> None:
+        for stage in STAGES:
+            stage_cost = getattr(cost, stage)
+            if stage_cost is not None:
+                self.cost.labels(stage).inc(stage_cost.usd)
+        self.gpu_only_cost.inc(cost.gpu_only_usd)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
