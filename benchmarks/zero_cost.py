@@ -33,7 +33,7 @@ from contracts import ModelInfo, PreprocessOutput, TokenWindow
 from contracts.model_source import max_sequence_length
 from inference_worker.settings import InferenceSettings
 from preprocess_worker.windows import WindowTokenizer
-from scripts.local_stack import REPO_ROOT, free_port, wait_until_answers
+from scripts.local_stack import REPO_ROOT, free_port, stop_processes, wait_until_answers
 
 WINDOWS_PER_JOB = 64
 RUNNER = Path(__file__).resolve().parent / "zero_cost_worker.py"
@@ -203,12 +203,7 @@ def local_api_server(model_dir: Path) -> Iterator[str]:
             wait_until_answers(process, url + "/openapi.json", 120, "zero-cost worker", tail)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_processes([process], 10)
 
 
 def run_both(

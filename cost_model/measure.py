@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from cost_model.stage_times import SHIPPED, STAGES
-from scripts.local_stack import REPO_ROOT, WORKERS, LocalStack, free_port
+from scripts.local_stack import REPO_ROOT, WORKERS, LocalStack, free_port, stop_processes
 
 TINY_MODEL = REPO_ROOT / ".cache" / "tiny-model"
 # Review-like texts of three sizes, cycled so most requests are short, as reviews are.
@@ -107,12 +107,7 @@ def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) 
             time.sleep(0.02)
         raise RuntimeError(f"{folder} was not ready within {timeout_s:g} s")
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes([process], 15)
 
 
 def measure_cold_starts(model: str, runs: int) -> dict[str, float]:

@@ -197,16 +197,8 @@ class LocalStack:
         ]
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        running = [s for s in self.services if s.process and s.process.poll() is None]
-        for service in running:
-            service.process.terminate()
-        deadline = time.monotonic() + timeout_s
-        for service in running:
-            try:
-                service.process.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                service.process.kill()
-                service.process.wait()
+        running = [s.process for s in self.services if s.process and s.process.poll() is None]
+        stop_processes(running, timeout_s)
 
     def __enter__(self) -> "LocalStack":
         return self.start()
@@ -238,6 +230,19 @@ class LocalStack:
         assert service.process is not None
         url = service.url(self.host) + service.ready_path
         wait_until_answers(service.process, url, self._ready_timeout_s, service.name, service.tail)
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout_s: float = 15.0) -> None:
+    """SIGTERM each, then SIGKILL whichever is still running when `timeout_s` is up."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        try:
+            process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_until_answers(
