@@ -93,9 +93,12 @@ def main() -> None:
     print(f"machine: {machine.describe()}")
     print(f"model: {model.name} ({model.why})")
     # The workers and the zero-cost run read these from the environment, as in production.
-    batching = InferenceSettings().model_dump(
-        include={"max_batch_size", "max_batch_wait_ms", "max_concurrency"}
+    inference_settings = InferenceSettings()
+    batching = inference_settings.model_dump(
+        include={"max_batch_size", "max_batch_wait_ms", "max_batch_tokens", "max_concurrency"}
     )
+    # Unset, the worker picks the batch size for its device: say which it picked.
+    batching["max_batch_size"] = inference_settings.batch_size_on(machine.device_type)
     print("inference worker: " + ", ".join(f"{k.upper()}={v}" for k, v in batching.items()))
     print(
         f"workload: {len(texts)} review texts, {token_count:,} tokens in {window_count} windows "

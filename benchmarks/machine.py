@@ -18,6 +18,11 @@ class Machine:
     # Other processes' load when the run started: on a shared machine, how noisy it was.
     load_average: float | None
 
+    @property
+    def device_type(self) -> str:
+        """Where the inference worker runs its model on this machine: "cuda" or "cpu"."""
+        return "cuda" if self.gpu else "cpu"
+
     def describe(self) -> str:
         gpu = f"GPU {self.gpu}" if self.gpu else "no GPU"
         memory = f", {self.memory_gb:.0f} GB memory" if self.memory_gb else ""

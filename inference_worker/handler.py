@@ -65,7 +65,7 @@ def make_handler(classifier: Classifier, settings: InferenceSettings):
     two_steps = prepare is not None and run_prepared is not None
     batcher = WindowBatcher(
         guard.guard(run_prepared if two_steps else classifier.probabilities),
-        settings.max_batch_size,
+        settings.batch_size_on(classifier.info.device.split(":")[0]),
         settings.max_batch_wait_ms,
         max_batch_tokens=settings.max_batch_tokens,
         prepare=guard.guard(prepare) if two_steps else None,
