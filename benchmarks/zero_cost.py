@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import logging
 import os
 import pstats
 import subprocess
@@ -155,6 +156,8 @@ async def in_process(
     """The handler called directly by concurrent jobs: the project's own per-job cost."""
     settings = InferenceSettings(model_id=str(model_dir))
     handler = zero_cost_handler(model_dir, settings)
+    # One log line per job is the worker's own business; thousands of them here are noise.
+    logging.getLogger("contracts.worker_result").setLevel(logging.WARNING)
 
     async def run_job(index: int) -> None:
         _check(await handler({"id": f"bench-{index}", "input": jobs[index % len(jobs)]}))
