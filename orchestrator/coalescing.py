@@ -79,9 +79,13 @@ class Coalescer:
             self._dispatch(group)
 
     def _dispatch(self, group: list[_Waiter]) -> None:
+        # Counted now, not when the task first runs: requests that arrive before it starts
+        # must see it in flight, or each of them goes alone.
+        self._in_flight += 1
         task = asyncio.get_running_loop().create_task(self._run(group))
         self._runs.add(task)
-        task.add_done_callback(self._runs.discard)
+        # A callback, not a `finally`: a task cancelled before it starts runs no code.
+        task.add_done_callback(self._run_ended)
 
         def on_waiter_done(_: asyncio.Future) -> None:
             # Everybody in the group went away: stop the run, which cancels its jobs.
@@ -90,6 +94,10 @@ class Coalescer:
 
         for waiter in group:
             waiter.future.add_done_callback(on_waiter_done)
+
+    def _run_ended(self, task: asyncio.Task) -> None:
+        self._runs.discard(task)
+        self._in_flight -= 1
 
     async def _run(self, group: list[_Waiter]) -> None:
         dispatched = time.perf_counter()
@@ -103,7 +111,6 @@ class Coalescer:
                 )
 
     async def _run_group(self, group: list[_Waiter], dispatched: float) -> None:
-        self._in_flight += 1
         try:
             outcomes, stage_timings = await self._run_many(
                 [w.texts for w in group], [w.request_id for w in group]
@@ -116,8 +123,6 @@ class Coalescer:
             for waiter in group:
                 _settle(waiter, exception=exc, dispatched=dispatched)
             return
-        finally:
-            self._in_flight -= 1
         total_texts = sum(len(w.texts) for w in group)
         for waiter, outcome in zip(group, outcomes, strict=True):
             if outcome.error is not None:

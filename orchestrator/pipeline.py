@@ -131,12 +131,13 @@ class Pipeline:
     async def _run(self, outcomes: list[RequestOutcome], done: dict[str, StageTiming]) -> None:
         shared_by = len(outcomes)
         await self._preprocess(outcomes, done, shared_by)
+        # Each later stage is shared by the requests still alive.
         live = [o for o in outcomes if o.error is None]
         if live:
-            await self._infer(live, done, shared_by)
+            await self._infer(live, done, len(live))
         live = [o for o in live if o.error is None]
         if live:
-            await self._postprocess(live, done, shared_by)
+            await self._postprocess(live, done, len(live))
 
     async def _preprocess(
         self, outcomes: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
