@@ -174,6 +174,8 @@ class RequestGuard:
             app_task.cancel()
             raise
         except Exception as exc:
+            if client_gone.is_set():
+                return  # the client left while its body was being read: nobody to answer
             request_id = scope["state"]["request_id"]
             # Once, by type and request id: a message or traceback can carry user text.
             log.error("request_id=%s internal error: %s", request_id, type(exc).__name__)

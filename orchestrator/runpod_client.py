@@ -138,6 +138,7 @@ class StageEndpoint:
         poll_interval_s: float = 0.5,
         api_key: str | None = None,
         hosted: bool = False,
+        pool_wait_s: float = _POOL_WAIT_S,
     ):
         self.stage = stage
         self.base_url = base_url
@@ -146,6 +147,7 @@ class StageEndpoint:
         self._client = client
         self._timeout_s = timeout_s
         self._poll_interval_s = poll_interval_s
+        self._pool_wait_s = pool_wait_s
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Flipped on the first 405: Runpod's local API server only accepts POST there.
         self._status_method = "GET"
@@ -342,7 +344,7 @@ class StageEndpoint:
                         # A quarter second past the server's own wait: its answer comes first.
                         remaining + 0.25,
                         connect=min(remaining, 10.0),
-                        pool=min(remaining, _POOL_WAIT_S),
+                        pool=min(remaining, self._pool_wait_s),
                     ),
                 )
             except httpx.PoolTimeout:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from contracts import Stage
 from orchestrator.app import create_app
-from orchestrator.runpod_client import StageEndpoint
+from orchestrator.runpod_client import StageEndpoint, StageOverloadedError
 from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import REPO_ROOT, free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod, serve_in_thread
@@ -220,6 +220,35 @@ def test_requests_beyond_max_in_flight_are_answered_429_with_retry_after(fake):
     assert second.headers["Retry-After"] == "1"
     assert second.json()["error_type"] == "overloaded"
     assert second.headers["X-Request-ID"] == second.json()["request_id"]
+
+
+def test_a_saturated_connection_pool_is_overload_not_a_stage_timeout(fake):
+    async def two_jobs():
+        # One connection, held by a job whose /runsync never answers.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(limits=limits) as client:
+            endpoint = StageEndpoint(
+                Stage.INFERENCE,
+                fake.base("stall"),
+                client,
+                30,
+                0.05,
+                API_KEY,
+                hosted=True,
+                pool_wait_s=0.3,
+            )
+            holder = asyncio.create_task(endpoint.run({"first": True}))
+            await asyncio.sleep(0.2)
+            try:
+                with pytest.raises(StageOverloadedError) as caught:
+                    await endpoint.run({"second": True})
+            finally:
+                holder.cancel()
+            return caught.value
+
+    error = asyncio.run(two_jobs())
+    assert error.status_code == 429 and error.headers == {"Retry-After": "1"}
+    assert error.error_type == "overloaded"
 
 
 # One error shape -------------------------------------------------------------------------
