@@ -31,6 +31,7 @@ from orchestrator.metrics import Metrics
 
 log = logging.getLogger("orchestrator")
 
+CLIENT_CLOSED = 499
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -59,7 +60,7 @@ class RequestGuard:
         request_id = _request_id(scope)
         state = scope.setdefault("state", {})
         state["request_id"], state["started"] = request_id, started
-        status = {"code": 500, "started": False, "complete": False}
+        status = {"code": 500, "started": False, "complete": False, "client_gone": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -104,19 +105,18 @@ class RequestGuard:
                 if counted:
                     self._count_in_flight(-1)
         finally:
-            path = scope.get("path", "")
+            # 499, as proxies log it: the client closed the connection before its answer.
+            code = CLIENT_CLOSED if status["client_gone"] else status["code"]
             if self.metrics is not None:
-                self.metrics.answered(
-                    _route_of(scope), status["code"], time.perf_counter() - started
-                )
+                self.metrics.answered(_route_of(scope), code, time.perf_counter() - started)
             log.info(
                 "%s %s %d %.1fms request_id=%s%s",
                 scope.get("method", "-"),
-                path,
-                status["code"],
+                scope.get("path", ""),
+                code,
                 (time.perf_counter() - started) * 1000,
                 request_id,
-                "" if status["complete"] else " (no answer sent: the client went away)",
+                " (the client went away first)" if status["client_gone"] else "",
             )
 
     def _count_in_flight(self, change: int) -> None:
@@ -139,6 +139,7 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.disconnect":
                 client_gone.set()
+                status["client_gone"] = True
                 body_read.set()
                 return message
             received += len(message.get("body", b""))
@@ -157,6 +158,7 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.disconnect" and not status["complete"]:
                 client_gone.set()
+                status["client_gone"] = True
 
         app_task = asyncio.ensure_future(self.app(scope, app_receive, send))
         watcher = asyncio.ensure_future(watch_for_disconnect())
