@@ -128,6 +128,8 @@ class ModelInfo(BaseModel):
     tokenizer_fingerprint: UnicodeStr
     device: UnicodeStr
     dtype: UnicodeStr
+    # What runs the model: "onnxruntime" for the CPU image's ONNX backend; None is torch.
+    backend: UnicodeStr | None = None
 
 
 class BatchingInfo(BaseModel):

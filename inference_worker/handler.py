@@ -26,6 +26,8 @@ import runpod
 from contracts.model_source import (
     INFERENCE_REQUIRES,
     MODEL_FILES,
+    ONNX_FILES,
+    ONNX_REQUIRES,
     ModelUnavailableError,
     resolve_model_dir,
 )
@@ -34,16 +36,27 @@ from contracts.worker_result import answer_job
 from inference_worker.batcher import WindowBatcher
 from inference_worker.device_faults import DeviceGuard
 from inference_worker.engine import infer
-from inference_worker.model import Classifier
-from inference_worker.precision import PrecisionError, resolve_device, resolve_dtype
-from inference_worker.settings import InferenceSettings
+from inference_worker.settings import InferenceSettings, PrecisionError
 
 # Threads that check jobs and build their outputs. Python holds one lock for such work, so
 # more threads than this add switching, not speed.
 CPU_THREADS = 2
 
 
-def load_classifier(settings: InferenceSettings) -> Classifier:
+def load_classifier(settings: InferenceSettings):
+    """The model of BACKEND. Each backend's module is imported only when chosen: the ONNX
+    backend's image holds no torch, which model.py imports."""
+    if settings.backend == "onnx":
+        from inference_worker.onnx_model import OnnxClassifier
+
+        model_dir = resolve_model_dir(
+            settings.model_id, settings.model_revision, ONNX_FILES, ONNX_REQUIRES
+        )
+        return OnnxClassifier(model_dir, settings.model_id, settings.model_revision)
+
+    from inference_worker.model import Classifier
+    from inference_worker.precision import resolve_device, resolve_dtype
+
     # Before the model is looked up (maybe downloaded): a bad DTYPE stops the worker at once.
     resolve_dtype(settings.dtype, resolve_device(settings.device))
     model_dir = resolve_model_dir(
@@ -54,7 +67,7 @@ def load_classifier(settings: InferenceSettings) -> Classifier:
     )
 
 
-def make_handler(classifier: Classifier, settings: InferenceSettings):
+def make_handler(classifier, settings: InferenceSettings):
     """The async Runpod handler around `classifier`: anything with `probabilities(sequences)
     -> rows`, `labels`, `vocab_size`, `max_length`, `fingerprint`, `info` and `split_text`.
     A classifier that also has `prepare(sequences)` and `run_prepared(prepared)` gets its

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random model made offline, and the real local pipeline."""
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,23 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A separate process, so torch never loads into tests that check it stays out.
     subprocess.run(
         [sys.executable, "-m", "scripts.make_tiny_model", str(out)],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny model exported to model.onnx by scripts/export_onnx.py, as the CPU image's
+    build stage exports the real one (tiny_model_dir itself stays without model.onnx)."""
+    out = tmp_path_factory.mktemp("tiny-onnx-model")
+    for file in tiny_model_dir.iterdir():
+        shutil.copy2(file, out / file.name)
+    # A separate process, as tiny_model_dir: torch stays out of this one.
+    subprocess.run(
+        [sys.executable, "-m", "scripts.export_onnx", str(out)],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
