@@ -27,7 +27,11 @@ def export(model_dir: Path) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+    # Eager attention: traced from torch's fused SDPA call instead, the graph ran 25% slower
+    # in ONNX Runtime on 512-token windows of the base-sized model (same answers).
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, dtype=torch.float32, attn_implementation="eager"
+    )
     model.eval()
     # Two rows of different lengths, so neither padding nor batching is traced as a constant.
     input_ids = torch.tensor([[2, 5, 6, 3], [2, 5, 3, 0]], dtype=torch.int64)
