@@ -15,17 +15,22 @@ if str(REPO_ROOT) not in sys.path:
 from scripts.local_stack import LocalStack, free_port  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random DistilBERT classifier, written by the project's own script (no download)."""
-    out = tmp_path_factory.mktemp("tiny-model")
-    # A separate process, so torch never loads into tests that check it stays out.
+def run_script(module: str, *args: Path | str) -> None:
+    """`python -m module args` of the project's scripts, in a separate process, so torch
+    never loads into tests that check it stays out."""
     subprocess.run(
-        [sys.executable, "-m", "scripts.make_tiny_model", str(out)],
+        [sys.executable, "-m", module, *map(str, args)],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random DistilBERT classifier, written by the project's own script (no download)."""
+    out = tmp_path_factory.mktemp("tiny-model")
+    run_script("scripts.make_tiny_model", out)
     return out
 
 
@@ -36,13 +41,7 @@ def tiny_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir
     out = tmp_path_factory.mktemp("tiny-onnx-model")
     for file in tiny_model_dir.iterdir():
         shutil.copy2(file, out / file.name)
-    # A separate process, as tiny_model_dir: torch stays out of this one.
-    subprocess.run(
-        [sys.executable, "-m", "scripts.export_onnx", str(out)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    run_script("scripts.export_onnx", out)
     return out
 
 
