@@ -35,7 +35,7 @@ from contracts.startup import load_settings
 from contracts.worker_result import answer_job
 from inference_worker.batcher import WindowBatcher
 from inference_worker.device_faults import DeviceGuard
-from inference_worker.engine import infer
+from inference_worker.engine import Classifier, infer
 from inference_worker.settings import InferenceSettings, PrecisionError
 
 # Threads that check jobs and build their outputs. Python holds one lock for such work, so
@@ -43,7 +43,7 @@ from inference_worker.settings import InferenceSettings, PrecisionError
 CPU_THREADS = 2
 
 
-def load_classifier(settings: InferenceSettings):
+def load_classifier(settings: InferenceSettings) -> Classifier:
     """The model of BACKEND. Each backend's module is imported only when chosen: the ONNX
     backend's image holds no torch, which model.py imports."""
     if settings.backend == "onnx":
@@ -67,7 +67,7 @@ def load_classifier(settings: InferenceSettings):
     )
 
 
-def make_handler(classifier, settings: InferenceSettings):
+def make_handler(classifier: Classifier, settings: InferenceSettings):
     """The async Runpod handler around `classifier`: anything with `probabilities(sequences)
     -> rows`, `labels`, `vocab_size`, `max_length`, `fingerprint`, `info` and `split_text`.
     A classifier that also has `prepare(sequences)` and `run_prepared(prepared)` gets its

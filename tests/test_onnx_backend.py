@@ -61,6 +61,7 @@ def test_onnx_model_describes_the_same_model(torch_classifier, onnx_classifier):
     info = onnx_classifier.info
     assert (info.device, info.dtype, info.backend) == ("cpu", "float32", "onnxruntime")
     assert torch_classifier.info.backend is None
+    assert "backend" not in torch_classifier.info.model_dump()  # torch's output unchanged
     assert info.model_dump(exclude={"backend"}) == torch_classifier.info.model_dump(
         exclude={"backend"}
     )
