@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REQUIREMENTS := requirements-dev.txt $(wildcard */requirements.txt)
+REQUIREMENTS := requirements-dev.txt $(wildcard */*requirements*.txt)
 
 .PHONY: help run test lint format tiny-model benchmark clean
 .DEFAULT_GOAL := help

@@ -128,6 +128,9 @@ class ModelInfo(BaseModel):
     tokenizer_fingerprint: UnicodeStr
     device: UnicodeStr
     dtype: UnicodeStr
+    # What runs the model: "onnxruntime" for the CPU image's ONNX backend; None is torch,
+    # and left out of the output, which stays as it was before there were two backends.
+    backend: UnicodeStr | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class BatchingInfo(BaseModel):

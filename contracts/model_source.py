@@ -39,6 +39,11 @@ MODEL_FILES = [*TOKENIZER_FILES, "*.safetensors", "*.safetensors.index.json"]
 # What each stage cannot start without: at least one file matching each pattern.
 PREPROCESS_REQUIRES = ["tokenizer.json"]
 INFERENCE_REQUIRES = ["config.json", "*.safetensors"]
+# The CPU image's ONNX backend: the model exported once to model.onnx (scripts/export_onnx.py),
+# read with the tokenizers library alone, so no weights in another format and no slow files.
+ONNX_MODEL_FILE = "model.onnx"
+ONNX_FILES = ["tokenizer.json", "tokenizer_config.json", "config.json", ONNX_MODEL_FILE]
+ONNX_REQUIRES = ["tokenizer.json", "config.json", ONNX_MODEL_FILE]
 
 
 class ModelUnavailableError(RuntimeError):

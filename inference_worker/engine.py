@@ -14,15 +14,36 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from contracts import BatchingInfo, InferenceInput, InferenceItem, TokenWindow, WindowPrediction
+from contracts import (
+    BatchingInfo,
+    InferenceInput,
+    InferenceItem,
+    ModelInfo,
+    TokenWindow,
+    WindowPrediction,
+)
 from contracts.aggregation import aggregate_windows
 from contracts.worker_result import ModelError, StageInputError
 from inference_worker.batcher import WindowBatcher
-from inference_worker.model import Classifier
+
+
+class Classifier(Protocol):
+    """What infer() needs of a model: model.Classifier (torch) and onnx_model.OnnxClassifier."""
+
+    labels: list[str]
+    vocab_size: int
+    max_length: int
+    fingerprint: str
+    info: ModelInfo
+
+    def probabilities(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]: ...
+
+    def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]: ...
+
 
 # Where a field sits in the job's input, as contracts.errors names pydantic's fields:
 # "items[2].windows[0].input_ids", or for a job of one item "windows[0].input_ids". One item

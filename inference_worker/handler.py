@@ -26,6 +26,8 @@ import runpod
 from contracts.model_source import (
     INFERENCE_REQUIRES,
     MODEL_FILES,
+    ONNX_FILES,
+    ONNX_REQUIRES,
     ModelUnavailableError,
     resolve_model_dir,
 )
@@ -33,10 +35,8 @@ from contracts.startup import load_settings
 from contracts.worker_result import answer_job
 from inference_worker.batcher import WindowBatcher
 from inference_worker.device_faults import DeviceGuard
-from inference_worker.engine import infer
-from inference_worker.model import Classifier
-from inference_worker.precision import PrecisionError, resolve_device, resolve_dtype
-from inference_worker.settings import InferenceSettings
+from inference_worker.engine import Classifier, infer
+from inference_worker.settings import InferenceSettings, PrecisionError
 
 # Threads that check jobs and build their outputs. Python holds one lock for such work, so
 # more threads than this add switching, not speed.
@@ -44,6 +44,19 @@ CPU_THREADS = 2
 
 
 def load_classifier(settings: InferenceSettings) -> Classifier:
+    """The model of BACKEND. Each backend's module is imported only when chosen: the ONNX
+    backend's image holds no torch, which model.py imports."""
+    if settings.backend == "onnx":
+        from inference_worker.onnx_model import OnnxClassifier
+
+        model_dir = resolve_model_dir(
+            settings.model_id, settings.model_revision, ONNX_FILES, ONNX_REQUIRES
+        )
+        return OnnxClassifier(model_dir, settings.model_id, settings.model_revision)
+
+    from inference_worker.model import Classifier
+    from inference_worker.precision import resolve_device, resolve_dtype
+
     # Before the model is looked up (maybe downloaded): a bad DTYPE stops the worker at once.
     resolve_dtype(settings.dtype, resolve_device(settings.device))
     model_dir = resolve_model_dir(

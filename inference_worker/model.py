@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as transformers_logging
@@ -12,6 +11,7 @@ from transformers.utils import logging as transformers_logging
 from contracts import ModelInfo, TokenWindow
 from contracts.model_source import max_sequence_length, tokenizer_fingerprint
 from contracts.preprocess import window_stride
+from inference_worker.padding import pad_sequences
 from inference_worker.precision import resolve_device, resolve_dtype
 
 # Progress bars in a worker's log are noise, one line per loaded shard.
@@ -71,12 +71,8 @@ class Classifier:
     def prepare(self, sequences: Sequence[Sequence[int]]) -> PaddedBatch:
         """Pad a pass's sequences (lists or numpy rows) into tensors, without touching the
         device: the batcher runs this on another thread while the previous pass computes."""
-        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
-        mask = np.arange(lengths.max()) < lengths[:, None]
-        input_ids = np.full(mask.shape, self.pad_id, dtype=np.int64)
-        # Boolean assignment fills row by row, left to right: the sequences' order.
-        input_ids[mask] = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in sequences])
-        batch = PaddedBatch(torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64)))
+        input_ids, attention_mask = pad_sequences(sequences, self.pad_id)
+        batch = PaddedBatch(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
         if self.device.type == "cuda":
             # Pinned memory lets the copy to the GPU run asynchronously.
             batch = PaddedBatch(batch.input_ids.pin_memory(), batch.attention_mask.pin_memory())

@@ -10,11 +10,10 @@
 
 import torch
 
+# Defined with the settings, so the handler catches it without importing torch.
+from inference_worker.settings import PrecisionError
+
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-
-
-class PrecisionError(ValueError):
-    """DTYPE cannot run on this device; the message says what can."""
 
 
 def resolve_device(name: str | None) -> torch.device:

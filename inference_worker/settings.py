@@ -8,10 +8,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.model_source import DEFAULT_MODEL_ID
 
 DTypeName = Literal["float16", "bfloat16", "float32"]
+# torch: transformers on a GPU or CPU (the inference image). onnx: ONNX Runtime on CPU, from the
+# model.onnx exported at image build (the inference-cpu image, which holds no torch).
+BackendName = Literal["torch", "onnx"]
 GPU_BATCH_SIZE = 32
 # `make benchmark` on 2 CPU cores: the model's own length-sorted forward was fastest in
 # batches of 4, and the pipeline at concurrency 16 served 1.8x as many texts as with 32.
 CPU_BATCH_SIZE = 4
+
+
+class PrecisionError(ValueError):
+    """DTYPE cannot run on this device; the message says what can (see precision.py)."""
 
 
 class InferenceSettings(BaseSettings):
@@ -19,6 +26,7 @@ class InferenceSettings(BaseSettings):
 
     model_id: str = DEFAULT_MODEL_ID
     model_revision: str | None = None
+    backend: BackendName = "torch"
     # Windows in one forward pass, across all the jobs that share it; unset means 32 on a GPU
     # and 4 on a CPU, where wider passes measured slower (README, "Measured").
     max_batch_size: int | None = Field(default=None, ge=1, le=1024)

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random model made offline, and the real local pipeline."""
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,17 +15,33 @@ if str(REPO_ROOT) not in sys.path:
 from scripts.local_stack import LocalStack, free_port  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random DistilBERT classifier, written by the project's own script (no download)."""
-    out = tmp_path_factory.mktemp("tiny-model")
-    # A separate process, so torch never loads into tests that check it stays out.
+def run_script(module: str, *args: Path | str) -> None:
+    """`python -m module args` of the project's scripts, in a separate process, so torch
+    never loads into tests that check it stays out."""
     subprocess.run(
-        [sys.executable, "-m", "scripts.make_tiny_model", str(out)],
+        [sys.executable, "-m", module, *map(str, args)],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random DistilBERT classifier, written by the project's own script (no download)."""
+    out = tmp_path_factory.mktemp("tiny-model")
+    run_script("scripts.make_tiny_model", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny model exported to model.onnx by scripts/export_onnx.py, as the CPU image's
+    build stage exports the real one (tiny_model_dir itself stays without model.onnx)."""
+    out = tmp_path_factory.mktemp("tiny-onnx-model")
+    for file in tiny_model_dir.iterdir():
+        shutil.copy2(file, out / file.name)
+    run_script("scripts.export_onnx", out)
     return out
 
 

