@@ -46,6 +46,13 @@ ONNX_FILES = ["tokenizer.json", "tokenizer_config.json", "config.json", ONNX_MOD
 ONNX_REQUIRES = ["tokenizer.json", "config.json", ONNX_MODEL_FILE]
 
 
+# What makes a file a model repository may lack (image builds run both).
+_HOW_TO_MAKE = {
+    "tokenizer.json": "For a tokenizer.json, run `python -m scripts.prepare_model` once.",
+    "model.onnx": "For a model.onnx, run `python -m scripts.export_onnx --prepared` once.",
+}
+
+
 class ModelUnavailableError(RuntimeError):
     """The model's files are in no local cache and could not be downloaded."""
 
@@ -116,8 +123,8 @@ def resolve_model_dir(
         ) from None
     if missing := missing_files(path, required):
         raise ModelUnavailableError(
-            f"Model {name} has no {', '.join(missing)}. For a tokenizer.json, run "
-            "`python -m scripts.prepare_model` once (image builds do)."
+            f"Model {name} has no {', '.join(missing)}. "
+            + _HOW_TO_MAKE.get(missing[0], "")
         )
     return path
 
