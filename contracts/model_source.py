@@ -123,8 +123,7 @@ def resolve_model_dir(
         ) from None
     if missing := missing_files(path, required):
         raise ModelUnavailableError(
-            f"Model {name} has no {', '.join(missing)}. "
-            + _HOW_TO_MAKE.get(missing[0], "")
+            f"Model {name} has no {', '.join(missing)}. " + _HOW_TO_MAKE.get(missing[0], "")
         )
     return path
 
