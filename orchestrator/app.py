@@ -286,27 +286,14 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
 async def _json_body(request: Request) -> Any:
     raw = await request.body()  # bounded by RequestGuard as it arrives
     if not raw:
-        raise _invalid("Request body is missing")
+        raise InvalidRequestError("Request body is missing")
     try:
         return json.loads(raw)
     except UnicodeDecodeError:
         # As FastAPI answers an unreadable body on the other routes.
         raise HTTPException(400) from None
     except ValueError:
-        raise _invalid("Request body is not valid JSON") from None
-
-
-def _invalid(message: str) -> InvalidRequestError:
-    return InvalidRequestError(message)
-
-
-def _validated(model: type[BaseModel], raw: Any) -> Any:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
+        raise InvalidRequestError("Request body is not valid JSON") from None
 
 
 async def _batch_texts(request: Request, max_texts: int) -> list[str]:
@@ -314,11 +301,11 @@ async def _batch_texts(request: Request, max_texts: int) -> list[str]:
     of junk is refused at the cost of counting it."""
     raw = await _json_body(request)
     if not isinstance(raw, list):
-        raise _invalid('Request body must be a JSON list of {"text": ...} objects')
+        raise InvalidRequestError('Request body must be a JSON list of {"text": ...} objects')
     if not raw:
-        raise _invalid("Batch cannot be empty")
+        raise InvalidRequestError("Batch cannot be empty")
     if len(raw) > max_texts:
-        raise _invalid(f"Too many texts (maximum {max_texts}). Got {len(raw)}.")
+        raise InvalidRequestError(f"Too many texts (maximum {max_texts}). Got {len(raw)}.")
     try:
         items = _BATCH_ITEMS.validate_python(raw)
     except ValidationError as exc:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from contracts import (
     ClassificationResult,
-    ErrorType,
     InferenceOutput,
     Limits,
     ModelInfo,
@@ -36,6 +35,7 @@ from orchestrator.runpod_client import (
     StageError,
     StageFailedError,
     StageRejectedInputError,
+    typed_stage_error,
 )
 
 
@@ -155,7 +155,7 @@ class Pipeline:
             mine = [next(results) for _ in outcome.texts]
             failed = next((r for r in mine if isinstance(r, WorkerError)), None)
             if failed is not None:
-                outcome.error = _item_error(Stage.PREPROCESS, failed)
+                outcome.error = typed_stage_error(Stage.PREPROCESS, failed)
             else:
                 outcome.preprocessed = mine  # type: ignore[assignment]
 
@@ -307,12 +307,6 @@ def _chunks_by_windows(live: list[RequestOutcome]) -> list[list[RequestOutcome]]
         windows += own_windows
         items += own_items
     return chunks
-
-
-def _item_error(stage: Stage, error: WorkerError) -> StageError:
-    if error.error_type is ErrorType.INVALID_INPUT:
-        return StageRejectedInputError(stage, error.error, error.details)
-    return StageFailedError(stage, error.error, error.error_type)
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

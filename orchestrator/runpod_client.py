@@ -102,6 +102,12 @@ def failed_job_error(stage: Stage, error: Any) -> StageError:
     typed = WorkerError.from_wire(error)
     if typed is None:
         return StageFailedError(stage, worker_message(error))
+    return typed_stage_error(stage, typed)
+
+
+def typed_stage_error(stage: Stage, typed: WorkerError) -> StageError:
+    """A worker's typed error as the orchestrator answers it: the caller's mistake is 422,
+    the rest 502. For a whole job's failure, or one item's in a batch job."""
     message = typed.error[: Limits.MAX_ERROR_CHARS]
     if typed.error_type is ErrorType.INVALID_INPUT:
         return StageRejectedInputError(stage, message, typed.details)
