@@ -56,12 +56,21 @@ from contracts.preprocess import (
     TokenWindow,
 )
 from contracts.pricing import DEFAULT_CPU_USD_PER_S, DEFAULT_GPU_USD_PER_S, StagePrices
+from contracts.routing import (
+    DEFAULT_SMART_MAX_CPU_TOKENS,
+    InferenceTarget,
+    Route,
+    RouteChoice,
+    RouteReason,
+    smart_target,
+)
 from contracts.text import ClassifiableText, validate_text
 from contracts.timing import StageTiming, Timings
 
 __all__ = [
     "DEFAULT_CPU_USD_PER_S",
     "DEFAULT_GPU_USD_PER_S",
+    "DEFAULT_SMART_MAX_CPU_TOKENS",
     "Answered",
     "BatchingInfo",
     "ClassifiableText",
@@ -79,6 +88,7 @@ __all__ = [
     "InferenceResponse",
     "InferenceSingleOutput",
     "InferenceSingleResponse",
+    "InferenceTarget",
     "ItemPrediction",
     "Limits",
     "ModelInfo",
@@ -95,6 +105,9 @@ __all__ = [
     "PreprocessResponse",
     "RequestCost",
     "ResultMetadata",
+    "Route",
+    "RouteChoice",
+    "RouteReason",
     "Stage",
     "StageCost",
     "StagePrices",
@@ -109,5 +122,6 @@ __all__ = [
     "describe_errors",
     "describe_validation_error",
     "request_cost",
+    "smart_target",
     "validate_text",
 ]

@@ -24,6 +24,8 @@ class StagePrices(BaseModel):
     preprocess: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
     inference: float = Field(DEFAULT_GPU_USD_PER_S, ge=0)
     postprocess: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
+    # The CPU inference endpoint (ONNX Runtime), which /classify-smart sends small inputs to.
+    inference_cpu: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
     gpu_only: float = Field(DEFAULT_GPU_USD_PER_S, ge=0)
 
     @model_validator(mode="before")
@@ -35,7 +37,8 @@ class StagePrices(BaseModel):
         return data
 
     def for_stage(self, stage: str) -> float:
-        """The price of `stage` ("preprocess", "inference", "postprocess" or "gpu_only")."""
+        """The price of `stage` ("preprocess", "inference", "postprocess", "inference_cpu"
+        or "gpu_only")."""
         if stage not in type(self).model_fields:
             raise ValueError(f"no price for {stage!r}: one of {', '.join(type(self).model_fields)}")
         return getattr(self, stage)
