@@ -116,7 +116,9 @@ def main() -> None:
 
     step("starting the local pipeline (three Runpod local API servers, the orchestrator)")
     ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
-    with LocalStack(env={"MODEL_ID": str(model.path)}, ports=ports) as stack:
+    # /classify alone, which never calls the CPU inference worker: it is not started.
+    stack = LocalStack(env={"MODEL_ID": str(model.path)}, ports=ports, without=["cpu_inference"])
+    with stack:
         # Hops first, on processes that have not yet been through the load levels.
         step("orchestrator cost per hop, at concurrency 1")
         hops = asyncio.run(measure_hops(stack, SHORT_REVIEW, args.hop_rounds, args.hop_seconds))

@@ -48,7 +48,8 @@ def main() -> None:
     texts = review_texts()
     ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
     env = {"MODEL_ID": str(model.path), "LOG_LEVEL": "warning"}
-    with LocalStack(env=env, ports=ports) as stack:
+    # /classify alone, which never calls the CPU inference worker: it is not started.
+    with LocalStack(env=env, ports=ports, without=["cpu_inference"]) as stack:
         processes = {s.name: psutil.Process(s.process.pid) for s in stack.services}
         processes["client"] = psutil.Process()
         asyncio.run(_load(stack.url, texts, args.concurrency, 3.0))  # warm-up

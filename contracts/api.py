@@ -7,6 +7,7 @@ from contracts.errors import ErrorType, FieldError, Stage
 from contracts.inference import InferenceOutput, InferenceSingleOutput
 from contracts.postprocess import ClassificationResult, PostprocessOutput, PostprocessSingleOutput
 from contracts.preprocess import PreprocessOutput
+from contracts.routing import Route
 from contracts.text import ClassifiableText
 from contracts.timing import Timings
 
@@ -23,11 +24,18 @@ class ClassifyResponse(ClassificationResult):
     cost: RequestCost
 
 
+class ClassifySmartResponse(ClassifyResponse):
+    # Which inference endpoint ran the text, and why.
+    route: Route
+
+
 class ClassifyBatchResponse(BaseModel):
     request_id: str
     results: list[ClassificationResult]
     timings: Timings
     cost: RequestCost
+    # Which inference endpoint ran the batch (its `route` parameter), and why.
+    route: Route
 
 
 class Answered(BaseModel):

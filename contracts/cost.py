@@ -5,11 +5,13 @@ and its idle timeout after its last job, which depend on traffic, not on one req
 cost` simulates them). A job shared by several requests (coalescing) is shared out by texts.
 """
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel
 
 from contracts.pricing import StagePrices
+from contracts.routing import InferenceTarget
 from contracts.timing import StageTiming, Timings
 
 STAGES = ("preprocess", "inference", "postprocess")
@@ -43,8 +45,17 @@ def billed_seconds(timing: StageTiming) -> float:
     return ms / 1000
 
 
-def request_cost(timings: Timings, prices: StagePrices, share: float = 1.0) -> RequestCost:
-    """The request's cost from its stages' timings; `share` is its part of shared jobs."""
+def request_cost(
+    timings: Timings,
+    prices: StagePrices,
+    share: float = 1.0,
+    stage_shares: Mapping[str, float] | None = None,
+    inference_on: InferenceTarget = InferenceTarget.GPU,
+) -> RequestCost:
+    """The request's cost from its stages' timings. `share` is its part of shared jobs, and
+    `stage_shares` its part of one stage's jobs where that differs (the inference stage,
+    when a shared run sent some requests to the CPU endpoint and some to the GPU one).
+    `inference_on` picks the inference price: the GPU endpoint's or the CPU one's."""
     stages: dict[str, StageCost] = {}
     basis: Literal["execution_time", "round_trip"] = "execution_time"
     for stage in STAGES:
@@ -53,8 +64,9 @@ def request_cost(timings: Timings, prices: StagePrices, share: float = 1.0) -> R
             continue
         if timing.execution_ms is None:
             basis = "round_trip"
-        seconds = billed_seconds(timing) * share
-        price = prices.for_stage(stage)
+        seconds = billed_seconds(timing) * (stage_shares or {}).get(stage, share)
+        on_cpu = stage == "inference" and inference_on is InferenceTarget.CPU
+        price = prices.for_stage("inference_cpu" if on_cpu else stage)
         stages[stage] = StageCost(
             billed_s=round(seconds, _SECONDS_DIGITS),
             usd_per_s=price,

@@ -5,10 +5,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -19,11 +19,13 @@ from contracts import (
     ClassifyBatchResponse,
     ClassifyRequest,
     ClassifyResponse,
+    ClassifySmartResponse,
     InferenceInput,
     InferenceOutput,
     InferenceResponse,
     InferenceSingleOutput,
     InferenceSingleResponse,
+    InferenceTarget,
     PostprocessInput,
     PostprocessOutput,
     PostprocessResponse,
@@ -32,22 +34,29 @@ from contracts import (
     PreprocessOutput,
     PreprocessResponse,
     RequestCost,
+    RouteChoice,
     Stage,
     Timings,
     request_cost,
 )
 from contracts.postprocess import PostprocessSingleOutput
-from orchestrator.coalescing import Coalescer
+from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.docs import mount_offline_docs
 from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
+from orchestrator.gpu_availability import GpuAvailability
 from orchestrator.health import stage_health
 from orchestrator.metrics import Metrics
 from orchestrator.pipeline import Pipeline, parse_output
 from orchestrator.request_guard import RequestGuard
-from orchestrator.runpod_client import StageEndpoint
+from orchestrator.routing import InferenceRouter, RoutingPolicy
+from orchestrator.runpod_client import StageEndpoint, StageUnavailableError
 from orchestrator.settings import OrchestratorSettings
 
 _BATCH_ITEMS = TypeAdapter(list[ClassifyRequest])
+_BATCH_ROUTE = (
+    "The inference endpoint for the whole batch: `gpu`, `cpu`, or `smart` (the CPU one when "
+    "the batch's tokens, all windows of all texts, are at most SMART_MAX_CPU_TOKENS)."
+)
 # What each single-stage route's answer must be, checked before it is passed on.
 _STAGE_OUTPUTS: dict[Stage, Any] = {
     Stage.PREPROCESS: PreprocessOutput,
@@ -106,7 +115,35 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 )
                 for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
             }
-            app.state.pipeline = Pipeline(endpoints, metrics)
+            cpu_inference = None
+            if settings.cpu_inference_base_url is not None:
+                cpu_inference = StageEndpoint(
+                    Stage.INFERENCE,
+                    settings.cpu_inference_base_url,
+                    client,
+                    settings.cpu_inference_timeout_s,
+                    settings.poll_interval_s,
+                    api_key,
+                    hosted=settings.cpu_inference_hosted,
+                    name="inference_cpu",
+                    variable="CPU_INFERENCE_ENDPOINT",
+                )
+            router = InferenceRouter(
+                endpoints[Stage.INFERENCE],
+                cpu_inference,
+                RoutingPolicy(
+                    max_cpu_tokens=settings.smart_max_cpu_tokens,
+                    fallback_max_tokens=settings.smart_fallback_max_tokens,
+                    has_cpu=cpu_inference is not None,
+                    retry_timeout_on_cpu=settings.smart_retry_timeout_on_cpu,
+                ),
+                GpuAvailability(
+                    endpoints[Stage.INFERENCE],
+                    settings.smart_gpu_max_queue_s,
+                    settings.smart_gpu_health_interval_s,
+                ),
+            )
+            app.state.pipeline = Pipeline(endpoints, metrics, router)
             app.state.coalescer = Coalescer(
                 app.state.pipeline.classify_many,
                 settings.coalesce_wait_ms,
@@ -116,7 +153,8 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 yield
             finally:
                 # Jobs cancelled in the last moments still get their /cancel before the pool closes.
-                await asyncio.gather(*(ep.drain_cancellations() for ep in endpoints.values()))
+                every = [*endpoints.values(), *([cpu_inference] if cpu_inference else [])]
+                await asyncio.gather(*(ep.drain_cancellations() for ep in every))
 
     app = FastAPI(
         title="Runpod CPU/GPU text classification",
@@ -145,28 +183,68 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     def coalescer(request: Request) -> Coalescer:
         return request.app.state.coalescer
 
-    def charge(timings: Timings, share: float = 1.0) -> RequestCost:
+    def charge(
+        timings: Timings,
+        share: float = 1.0,
+        stage_shares: dict[str, float] | None = None,
+        inference_on: InferenceTarget = InferenceTarget.GPU,
+    ) -> RequestCost:
         """The request's execution cost, counted in the metrics as it is answered."""
-        cost = request_cost(timings, prices, share)
-        metrics.charged(cost)
+        cost = request_cost(timings, prices, share, stage_shares, inference_on)
+        metrics.charged(cost, inference_on)
         return cost
+
+    def charge_answer(answer: Answer) -> RequestCost:
+        on = answer.route.endpoint if answer.route else InferenceTarget.GPU
+        return charge(answer.timings, answer.share, answer.stage_shares, on)
+
+    def require_cpu_inference(request: Request) -> None:
+        if not pipeline(request).router.has_cpu:
+            raise StageUnavailableError(
+                Stage.INFERENCE, "no CPU inference endpoint: set CPU_INFERENCE_ENDPOINT"
+            )
 
     @app.post(
         "/classify",
         response_model=ClassifyResponse,
         responses=stage_errors,
-        summary="Classify one text: preprocess, inference, postprocess",
+        summary="Classify one text: preprocess, inference (GPU), postprocess",
     )
     async def classify(body: ClassifyRequest, request: Request) -> JSONResponse:
         request_id = request.state.request_id
-        results, timings, share = await coalescer(request).classify([body.text], request_id)
+        answer = await coalescer(request).classify([body.text], request_id)
         response = ClassifyResponse(
-            **results[0].model_dump(),
+            **answer.results[0].model_dump(),
             request_id=request_id,
-            timings=timings,
-            cost=charge(timings, share),
+            timings=answer.timings,
+            cost=charge_answer(answer),
         )
-        return _timed_answer(response, timings)
+        return _timed_answer(response, answer.timings)
+
+    @app.post(
+        "/classify-smart",
+        response_model=ClassifySmartResponse,
+        responses=stage_errors,
+        summary="Classify one text on the CPU inference endpoint when it is small, else the GPU",
+        description=(
+            "As /classify, with the inference endpoint chosen per text: at most "
+            "SMART_MAX_CPU_TOKENS tokens run on the CPU endpoint (ONNX Runtime, the same "
+            "model), more on the GPU one. When the GPU endpoint cannot serve (unreachable, or "
+            "jobs queued with no ready worker), texts up to SMART_FALLBACK_MAX_TOKENS run on "
+            "the CPU instead. `route` says which endpoint ran and why."
+        ),
+    )
+    async def classify_smart(body: ClassifyRequest, request: Request) -> JSONResponse:
+        request_id = request.state.request_id
+        answer = await coalescer(request).classify([body.text], request_id, RouteChoice.SMART)
+        response = ClassifySmartResponse(
+            **answer.results[0].model_dump(),
+            request_id=request_id,
+            timings=answer.timings,
+            cost=charge_answer(answer),
+            route=answer.route,
+        )
+        return _timed_answer(response, answer.timings)
 
     @app.post(
         "/classify-batch",
@@ -191,19 +269,34 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             }
         },
     )
-    async def classify_batch(request: Request) -> JSONResponse:
+    async def classify_batch(
+        request: Request,
+        route: Annotated[RouteChoice, Query(description=_BATCH_ROUTE)] = RouteChoice.GPU,
+    ) -> JSONResponse:
+        if route is RouteChoice.CPU:
+            require_cpu_inference(request)
         texts = await _batch_texts(request, settings.max_batch_texts)
         request_id = request.state.request_id
-        results, timings, share = await coalescer(request).classify(texts, request_id)
+        answer = await coalescer(request).classify(texts, request_id, route)
         response = ClassifyBatchResponse(
-            results=results, request_id=request_id, timings=timings, cost=charge(timings, share)
+            results=answer.results,
+            request_id=request_id,
+            timings=answer.timings,
+            cost=charge_answer(answer),
+            route=answer.route,
         )
-        return _timed_answer(response, timings)
+        return _timed_answer(response, answer.timings)
 
-    async def forward(request: Request, stage: Stage, job_input: dict[str, Any]) -> JSONResponse:
+    async def forward(
+        request: Request,
+        stage: Stage,
+        job_input: dict[str, Any],
+        on: InferenceTarget = InferenceTarget.GPU,
+    ) -> JSONResponse:
         started = time.perf_counter()
         request_id = request.state.request_id
-        output, timing = await pipeline(request).run_stage(stage, job_input, [request_id])
+        endpoint = pipeline(request).router.endpoint(on) if stage is Stage.INFERENCE else None
+        output, timing = await pipeline(request).run_stage(stage, job_input, [request_id], endpoint)
         parse_output(stage, _STAGE_OUTPUTS[stage], output)
         timings = Timings(
             **{stage.value: timing}, total_ms=round((time.perf_counter() - started) * 1000, 3)
@@ -213,7 +306,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             **output,
             "request_id": request_id,
             "timings": timings.model_dump(mode="json"),
-            "cost": charge(timings).model_dump(mode="json"),
+            "cost": charge(timings, inference_on=on).model_dump(mode="json"),
         }
         return _timed_answer(answer, timings)
 
@@ -233,11 +326,18 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         summary="Run the inference stage alone",
     )
     async def gpu_inference(body: InferenceInput, request: Request) -> JSONResponse:
-        job_input = body.model_dump(mode="json", exclude_none=True)
-        # FastAPI keeps the parsed body: one text sent on its own is answered on its own.
-        if InferenceInput.is_single_form(await request.json()):
-            job_input = job_input["items"][0]
-        return await forward(request, Stage.INFERENCE, job_input)
+        return await forward(request, Stage.INFERENCE, await _inference_job(body, request))
+
+    @app.post(
+        "/cpu/inference",
+        response_model=InferenceSingleResponse | InferenceResponse,
+        responses=stage_errors,
+        summary="Run the inference stage alone on the CPU inference endpoint (ONNX Runtime)",
+    )
+    async def cpu_inference(body: InferenceInput, request: Request) -> JSONResponse:
+        require_cpu_inference(request)
+        job_input = await _inference_job(body, request)
+        return await forward(request, Stage.INFERENCE, job_input, InferenceTarget.CPU)
 
     @app.post(
         "/cpu/postprocess",
@@ -271,9 +371,13 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         responses={503: ERROR_RESPONSES[503]},
     )
     async def health(request: Request) -> JSONResponse:
-        endpoints = pipeline(request).endpoints
-        answers = await asyncio.gather(*(stage_health(ep) for ep in endpoints.values()))
-        stages = {stage.value: answer for stage, answer in zip(endpoints, answers, strict=True)}
+        router = pipeline(request).router
+        endpoints = [
+            *pipeline(request).endpoints.values(),
+            *([router.endpoint(InferenceTarget.CPU)] if router.has_cpu else []),
+        ]
+        answers = await asyncio.gather(*(stage_health(ep) for ep in endpoints))
+        stages = {ep.name: answer for ep, answer in zip(endpoints, answers, strict=True)}
         healthy = all(s["status"] == "ok" for s in stages.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "stages": stages},
@@ -281,6 +385,14 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         )
 
     return app
+
+
+async def _inference_job(body: InferenceInput, request: Request) -> dict[str, Any]:
+    job_input = body.model_dump(mode="json", exclude_none=True)
+    # FastAPI keeps the parsed body: one text sent on its own is answered on its own.
+    if InferenceInput.is_single_form(await request.json()):
+        job_input = job_input["items"][0]
+    return job_input
 
 
 async def _json_body(request: Request) -> Any:

@@ -14,19 +14,34 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from contracts import ClassificationResult, StageTiming, Timings
+from contracts import ClassificationResult, Route, RouteChoice, StageTiming, Timings
 from orchestrator.pipeline import RequestOutcome, copied_error
 from orchestrator.runpod_client import StageError
 
 RunMany = Callable[
-    [list[list[str]]], Awaitable[tuple[list[RequestOutcome], dict[str, StageTiming]]]
+    [list[list[str]], list[str], list[RouteChoice]],
+    Awaitable[tuple[list[RequestOutcome], dict[str, StageTiming]]],
 ]
+
+
+@dataclass
+class Answer:
+    """One request's part of a shared run."""
+
+    results: list[ClassificationResult]
+    timings: Timings
+    # Its texts over all the texts the run's jobs carried, and over a stage's jobs where
+    # that differs (inference, whose jobs are per endpoint).
+    share: float
+    stage_shares: dict[str, float]
+    route: Route | None
 
 
 @dataclass
 class _Waiter:
     texts: list[str]
     request_id: str
+    route: RouteChoice
     future: asyncio.Future
     arrived: float = field(default_factory=time.perf_counter)
 
@@ -44,13 +59,13 @@ class Coalescer:
         self._runs: set[asyncio.Task] = set()
 
     async def classify(
-        self, texts: list[str], request_id: str = ""
-    ) -> tuple[list[ClassificationResult], Timings, float]:
-        """This request's results, its timings, and its share of the shared jobs (its texts
-        over all the texts they ran), its texts run together with its neighbours'."""
+        self, texts: list[str], request_id: str = "", route: RouteChoice = RouteChoice.GPU
+    ) -> Answer:
+        """This request's results, timings, share of the shared jobs and inference route,
+        its texts run together with its neighbours' (whatever their routes)."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(texts, request_id, loop.create_future())
+        waiter = _Waiter(texts, request_id, route, loop.create_future())
         alone = self._wait_s <= 0 or (self._in_flight == 0 and not self._pending)
         if alone or len(texts) >= self._max_texts:
             self._dispatch([waiter])
@@ -63,10 +78,10 @@ class Coalescer:
                 self._flush()
             elif self._timer is None:
                 self._timer = loop.call_later(self._wait_s, self._flush)
-        results, stage_timings, share, waited_ms = await waiter.future
+        answer, stage_timings, waited_ms = await waiter.future
         total_ms = round((time.perf_counter() - started) * 1000, 3)
-        timings = Timings(**stage_timings, coalesce_wait_ms=waited_ms, total_ms=total_ms)
-        return results, timings, share
+        answer.timings = Timings(**stage_timings, coalesce_wait_ms=waited_ms, total_ms=total_ms)
+        return answer
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -113,7 +128,7 @@ class Coalescer:
     async def _run_group(self, group: list[_Waiter], dispatched: float) -> None:
         try:
             outcomes, stage_timings = await self._run_many(
-                [w.texts for w in group], [w.request_id for w in group]
+                [w.texts for w in group], [w.request_id for w in group], [w.route for w in group]
             )
         except StageError as exc:
             for waiter in group:
@@ -125,14 +140,19 @@ class Coalescer:
             return
         total_texts = sum(len(w.texts) for w in group)
         for waiter, outcome in zip(group, outcomes, strict=True):
+            own_timings = {**stage_timings, **outcome.timings}
             if outcome.error is not None:
-                outcome.error.timings = {**stage_timings, **outcome.error.timings}
+                outcome.error.timings = {**own_timings, **outcome.error.timings}
                 _settle(waiter, exception=outcome.error, dispatched=dispatched)
             else:
-                share = len(waiter.texts) / total_texts
-                _settle(
-                    waiter, result=(outcome.results, stage_timings, share), dispatched=dispatched
+                answer = Answer(
+                    results=outcome.results,
+                    timings=Timings(total_ms=0),  # filled in by classify()
+                    share=len(waiter.texts) / total_texts,
+                    stage_shares=outcome.shares,
+                    route=outcome.route,
                 )
+                _settle(waiter, result=(answer, own_timings), dispatched=dispatched)
 
 
 def _settle(

@@ -1,7 +1,8 @@
 """Prometheus metrics, served at /metrics: what the pipeline does and what it costs.
 
 One registry per app (not the library's global one), so each app made by create_app()
-counts on its own. Labels are bounded: routes by their template, stages, error types.
+counts on its own. Labels are bounded: routes by their template, stages (the inference
+stage's CPU endpoint is "inference_cpu"), error types, route reasons.
 """
 
 from prometheus_client import (
@@ -13,7 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from contracts import ErrorType, RequestCost, Stage, StageTiming
+from contracts import ErrorType, InferenceTarget, RequestCost, Route, StageTiming
 from contracts.cost import STAGES
 
 # Seconds: from a local job's few milliseconds to a hosted cold start of minutes.
@@ -72,6 +73,13 @@ class Metrics:
             buckets=_COUNT_BUCKETS,
             registry=r,
         )
+        self.inference_routes = Counter(
+            "orchestrator_inference_routes",
+            "Pipeline requests by the inference endpoint that ran them (gpu, cpu) and why "
+            "(the route's reason)",
+            ["endpoint", "reason"],
+            registry=r,
+        )
         self.cost = Counter(
             "orchestrator_cost_usd",
             "Execution cost of the stage jobs answered, in USD (no idle or cold-start time)",
@@ -88,22 +96,29 @@ class Metrics:
         self.requests.labels(route, str(status)).inc()
         self.request_seconds.labels(route).observe(seconds)
 
-    def job(self, stage: Stage, timing: StageTiming) -> None:
-        self.jobs.labels(stage.value).inc()
-        self.stage_seconds.labels(stage.value, "round_trip").observe(timing.round_trip_ms / 1000)
+    def job(self, endpoint: str, timing: StageTiming) -> None:
+        """A finished job of `endpoint`: a stage's name, or "inference_cpu"."""
+        self.jobs.labels(endpoint).inc()
+        self.stage_seconds.labels(endpoint, "round_trip").observe(timing.round_trip_ms / 1000)
         if timing.queue_ms is not None:
-            self.stage_seconds.labels(stage.value, "queue").observe(timing.queue_ms / 1000)
+            self.stage_seconds.labels(endpoint, "queue").observe(timing.queue_ms / 1000)
         if timing.execution_ms is not None:
-            self.stage_seconds.labels(stage.value, "execution").observe(timing.execution_ms / 1000)
+            self.stage_seconds.labels(endpoint, "execution").observe(timing.execution_ms / 1000)
 
-    def stage_error(self, stage: Stage, error_type: ErrorType) -> None:
-        self.stage_errors.labels(stage.value, error_type.value).inc()
+    def stage_error(self, endpoint: str, error_type: ErrorType) -> None:
+        self.stage_errors.labels(endpoint, error_type.value).inc()
 
-    def charged(self, cost: RequestCost) -> None:
+    def routed(self, route: Route) -> None:
+        self.inference_routes.labels(route.endpoint.value, route.reason.value).inc()
+
+    def charged(
+        self, cost: RequestCost, inference_on: InferenceTarget = InferenceTarget.GPU
+    ) -> None:
         for stage in STAGES:
             stage_cost = getattr(cost, stage)
             if stage_cost is not None:
-                self.cost.labels(stage).inc(stage_cost.usd)
+                on_cpu = stage == "inference" and inference_on is InferenceTarget.CPU
+                self.cost.labels("inference_cpu" if on_cpu else stage).inc(stage_cost.usd)
         self.gpu_only_cost.inc(cost.gpu_only_usd)
 
     def exposition(self) -> bytes:

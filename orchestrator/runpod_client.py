@@ -145,8 +145,13 @@ class StageEndpoint:
         api_key: str | None = None,
         hosted: bool = False,
         pool_wait_s: float = _POOL_WAIT_S,
+        name: str | None = None,
+        variable: str | None = None,
     ):
         self.stage = stage
+        # The stage can have two endpoints (inference on GPU and on CPU): metrics and logs
+        # tell them apart by name.
+        self.name = name or stage.value
         self.base_url = base_url
         # The hosted API (or a stand-in for it): it has /health and /cancel, takes a policy.
         self.hosted = hosted
@@ -158,7 +163,7 @@ class StageEndpoint:
         # Flipped on the first 405: Runpod's local API server only accepts POST there.
         self._status_method = "GET"
         # Named in messages instead of the URL, which holds a hosted endpoint's id.
-        self._variable = f"{stage.value.upper()}_ENDPOINT"
+        self._variable = variable or f"{stage.value.upper()}_ENDPOINT"
         # Cancellations still on their way; kept so they are not garbage-collected mid-flight
         # and so shutdown can wait for them.
         self._cancelling: set[asyncio.Task] = set()
@@ -301,7 +306,7 @@ class StageEndpoint:
                     delay *= 2
                     continue
                 log.warning(
-                    "%s: could not cancel job %s (%s)", self.stage.value, job_id, type(exc).__name__
+                    "%s: could not cancel job %s (%s)", self.name, job_id, type(exc).__name__
                 )
                 return
             if attempt <= _RETRIES and (response.status_code == 429 or response.status_code >= 500):
@@ -311,14 +316,14 @@ class StageEndpoint:
             break
         status = _json_field(response, "status")
         if response.status_code == 200 and status == "CANCELLED":
-            log.warning("%s: cancelled job %s: %s", self.stage.value, job_id, reason)
+            log.warning("%s: cancelled job %s: %s", self.name, job_id, reason)
         elif not self.hosted and response.status_code in (404, 405):
             # Runpod's local API server has no /cancel; its jobs run in the request anyway.
-            log.debug("%s: no /cancel on a local API server (job %s)", self.stage.value, job_id)
+            log.debug("%s: no /cancel on a local API server (job %s)", self.name, job_id)
         else:
             log.warning(
                 "%s: job %s was not cancelled (HTTP %d, status %s)",
-                self.stage.value,
+                self.name,
                 job_id,
                 response.status_code,
                 status or "unknown",

@@ -3,7 +3,14 @@
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts import DEFAULT_CPU_USD_PER_S, DEFAULT_GPU_USD_PER_S, Limits, Stage, StagePrices
+from contracts import (
+    DEFAULT_CPU_USD_PER_S,
+    DEFAULT_GPU_USD_PER_S,
+    DEFAULT_SMART_MAX_CPU_TOKENS,
+    Limits,
+    Stage,
+    StagePrices,
+)
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -30,11 +37,30 @@ class OrchestratorSettings(BaseSettings):
     preprocess_endpoint: str = "http://localhost:8001"
     inference_endpoint: str = "http://localhost:8002"
     postprocess_endpoint: str = "http://localhost:8003"
+    # The CPU inference endpoint (the inference worker on ONNX Runtime), which /classify-smart
+    # sends small inputs to. Empty: none, and /classify-smart uses the GPU endpoint alone.
+    cpu_inference_endpoint: str = "http://localhost:8004"
     # After the endpoints, so its check can see them.
     runpod_api_key: SecretStr | None = Field(default=None, validate_default=True)
     preprocess_timeout_s: float = Field(default=30.0, gt=0)
     inference_timeout_s: float = Field(default=120.0, gt=0)
     postprocess_timeout_s: float = Field(default=30.0, gt=0)
+    cpu_inference_timeout_s: float = Field(default=30.0, gt=0)
+    # /classify-smart: inputs of at most this many tokens (all windows of all texts) go to the
+    # CPU inference endpoint. The default is measured: README "Which inference endpoint".
+    smart_max_cpu_tokens: int = Field(default=DEFAULT_SMART_MAX_CPU_TOKENS, ge=0)
+    # When the GPU endpoint cannot serve (unreachable, or a backlog with no ready worker),
+    # inputs up to this many tokens go to the CPU endpoint instead of waiting; longer ones
+    # still go to the GPU.
+    smart_fallback_max_tokens: int = Field(default=2048, ge=0)
+    # A hosted GPU endpoint whose /health shows jobs queued and no ready worker for this long
+    # is treated as backlogged (0: as soon as it is seen).
+    smart_gpu_max_queue_s: float = Field(default=10.0, ge=0)
+    # How long one reading of the GPU endpoint's health is reused.
+    smart_gpu_health_interval_s: float = Field(default=5.0, gt=0)
+    # A GPU job that timed out is not retried on the CPU endpoint unless this is true: it may
+    # be a long input that would be slow there too.
+    smart_retry_timeout_on_cpu: bool = False
     # How often a job that /runsync did not finish is polled.
     poll_interval_s: float = Field(default=0.5, gt=0)
     max_batch_texts: int = Field(
@@ -59,6 +85,7 @@ class OrchestratorSettings(BaseSettings):
     preprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
     inference_usd_per_s: float = Field(default=DEFAULT_GPU_USD_PER_S, ge=0)
     postprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
+    cpu_inference_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
     host: str = "0.0.0.0"
     port: int = 8888
     log_level: str = "info"
@@ -69,10 +96,11 @@ class OrchestratorSettings(BaseSettings):
         cls, key: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
         hosted = [
-            f"{stage.value.upper()}_ENDPOINT"
-            for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
-            if is_hosted(
-                str(info.data.get(f"{stage.value}_endpoint", "")),
+            f"{name.upper()}_ENDPOINT"
+            for name in ("preprocess", "inference", "postprocess", "cpu_inference")
+            if str(info.data.get(f"{name}_endpoint", "")).strip()
+            and is_hosted(
+                str(info.data[f"{name}_endpoint"]),
                 str(info.data.get("runpod_api_base", RUNPOD_API_BASE)),
             )
         ]
@@ -91,6 +119,7 @@ class OrchestratorSettings(BaseSettings):
             preprocess=self.preprocess_usd_per_s,
             inference=self.inference_usd_per_s,
             postprocess=self.postprocess_usd_per_s,
+            inference_cpu=self.cpu_inference_usd_per_s,
         )
 
     def hosted(self, stage: Stage) -> bool:
@@ -98,3 +127,16 @@ class OrchestratorSettings(BaseSettings):
 
     def timeout_s(self, stage: Stage) -> float:
         return getattr(self, f"{stage.value}_timeout_s")
+
+    @property
+    def cpu_inference_base_url(self) -> str | None:
+        """The CPU inference endpoint's base URL, or None when there is none."""
+        if not self.cpu_inference_endpoint.strip():
+            return None
+        return endpoint_base_url(self.cpu_inference_endpoint, self.runpod_api_base)
+
+    @property
+    def cpu_inference_hosted(self) -> bool:
+        return bool(self.cpu_inference_endpoint.strip()) and is_hosted(
+            self.cpu_inference_endpoint, self.runpod_api_base
+        )

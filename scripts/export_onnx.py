@@ -12,6 +12,7 @@ model.onnx alone. Tests run it on the tiny model.
 
 import argparse
 import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -61,6 +62,29 @@ def export(model_dir: Path) -> Path:
             verbose=False,
         )
     return target
+
+
+def is_exported(model_dir: Path) -> bool:
+    """model_dir has a model.onnx no older than its weights."""
+    target = model_dir / ONNX_MODEL_FILE
+    weights = [p.stat().st_mtime for p in model_dir.glob("*.safetensors")]
+    return target.is_file() and target.stat().st_mtime >= max(weights, default=0)
+
+
+def export_in_subprocess(model_dir: Path) -> str | None:
+    """Export in a process of its own (the export loads torch's tracing machinery, which
+    no caller needs after); None when it worked, else the error's last line. A failed
+    export leaves no model.onnx behind."""
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.export_onnx", str(model_dir)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode == 0:
+        return None
+    (model_dir / ONNX_MODEL_FILE).unlink(missing_ok=True)
+    return (result.stderr.strip().splitlines() or ["no output"])[-1][:300]
 
 
 def drop_weights(model_dir: Path) -> None:

@@ -1,8 +1,9 @@
-"""Start the three workers in Runpod's local API mode and the orchestrator, as real processes.
+"""Start the four workers in Runpod's local API mode and the orchestrator, as real processes.
 
 Used by `make run` and by the end-to-end tests, so both exercise the same start-up path:
 each worker is `python handler.py --rp_serve_api` in its own folder, exactly as Runpod's
-local test mode documents, and the orchestrator is `python -m orchestrator`.
+local test mode documents, and the orchestrator is `python -m orchestrator`. The fourth
+worker is the inference worker again, on ONNX Runtime: /classify-smart's CPU endpoint.
 """
 
 import os
@@ -13,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +24,17 @@ WORKERS = [
     ("preprocess", "preprocess_worker", 8001),
     ("inference", "inference_worker", 8002),
     ("postprocess", "postprocess_worker", 8003),
+    ("cpu_inference", "inference_worker", 8004),
 ]
+# What a worker runs with besides the shared environment.
+WORKER_ENV = {"cpu_inference": {"BACKEND": "onnx"}}
 ORCHESTRATOR_PORT = 8888
 # The environment variables `make run` reads each service's port from.
 PORT_VARIABLES = {
     "preprocess": "PREPROCESS_PORT",
     "inference": "INFERENCE_PORT",
     "postprocess": "POSTPROCESS_PORT",
+    "cpu_inference": "CPU_INFERENCE_PORT",
     "orchestrator": "PORT",
 }
 
@@ -70,7 +75,7 @@ def ports_from_env(environ: Mapping[str, str]) -> dict[str, int]:
 
 
 def print_line(name: str, line: str) -> None:
-    print(f"[{name:>12}] {line}", end="" if line.endswith("\n") else "\n", flush=True)
+    print(f"[{name:>13}] {line}", end="" if line.endswith("\n") else "\n", flush=True)
 
 
 @dataclass
@@ -81,6 +86,7 @@ class Service:
     port: int
     ready_path: str
     port_variable: str
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
 
@@ -100,7 +106,10 @@ class LocalStack:
         sink: LineSink | None = None,
         python: str = sys.executable,
         ready_timeout_s: float = 180.0,
+        without: Collection[str] = (),
     ):
+        """`without` names workers not to start: the orchestrator is told they have no
+        endpoint (unless `env` names one)."""
         ports = ports or {}
         self.host = host
         self._sink = sink
@@ -124,8 +133,10 @@ class LocalStack:
                 # The local API server has no /health route; its OpenAPI page means it is up.
                 ready_path="/openapi.json",
                 port_variable=PORT_VARIABLES[stage],
+                env=WORKER_ENV.get(stage, {}),
             )
             for stage, folder, port in WORKERS
+            if stage not in without
         ]
         orchestrator_port = ports.get("orchestrator", ORCHESTRATOR_PORT)
         self.orchestrator = Service(
@@ -142,6 +153,11 @@ class LocalStack:
                 endpoint_variable(w.name): w.url(host)
                 for w in self.workers
                 if endpoint_variable(w.name) not in (env or {})
+            }
+            | {
+                endpoint_variable(name): ""
+                for name in without
+                if endpoint_variable(name) not in (env or {})
             }
             | {"PORT": str(orchestrator_port), "HOST": host}
         )
@@ -210,7 +226,7 @@ class LocalStack:
         service.process = subprocess.Popen(
             service.command,
             cwd=service.cwd,
-            env=self._env,
+            env={**self._env, **service.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

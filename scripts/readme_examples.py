@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.local_stack import REPO_ROOT, LocalStack, free_port
+from scripts.export_onnx import export_in_subprocess, is_exported
+from scripts.local_stack import REPO_ROOT, WORKERS, LocalStack, free_port
 from scripts.make_tiny_model import ensure_random_model
 
 README = REPO_ROOT / "README.md"
@@ -54,7 +55,11 @@ def main() -> None:
         ensure_random_model(REPO_ROOT / ".cache" / "tiny-model")
         # Relative to each worker's folder, so no path of this machine lands in the README.
         model = "../.cache/tiny-model"
-    ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
+    # The CPU inference worker (/classify-smart) reads model.onnx beside the model's files.
+    model_dir = REPO_ROOT / "inference_worker" / model
+    if not is_exported(model_dir) and (failure := export_in_subprocess(model_dir)):
+        raise SystemExit(f"error: the ONNX export failed: {failure}")
+    ports = {n: free_port() for n in (*(name for name, _, _ in WORKERS), "orchestrator")}
     with LocalStack(env={"MODEL_ID": model}, ports=ports) as stack:
         text = EXAMPLE.sub(
             lambda m: (

@@ -1,10 +1,12 @@
 """`make run`: the whole pipeline on this machine, at http://localhost:8888.
 
-Fetches the model once (MODEL_ID may name a local directory instead), starts the three
-workers in Runpod's local API mode and the orchestrator, and watches them: Ctrl-C stops
-all four, and a worker that dies is reported and stops the rest. PORT moves the
-orchestrator, PREPROCESS_PORT, INFERENCE_PORT and POSTPROCESS_PORT the workers; an
-explicit PREPROCESS_ENDPOINT (etc.) is passed to the orchestrator as it is.
+Fetches the model once (MODEL_ID may name a local directory instead) and exports it to
+model.onnx beside its files (once), starts the four workers in Runpod's local API mode (the
+fourth is the inference worker on ONNX Runtime, /classify-smart's CPU endpoint) and the
+orchestrator, and watches them: Ctrl-C stops them all, and a worker that dies is reported
+and stops the rest. PORT moves the orchestrator, PREPROCESS_PORT, INFERENCE_PORT,
+POSTPROCESS_PORT and CPU_INFERENCE_PORT the workers; an explicit PREPROCESS_ENDPOINT (etc.)
+is passed to the orchestrator as it is.
 """
 
 import os
@@ -16,6 +18,7 @@ from pathlib import Path
 from contracts.model_source import DEFAULT_MODEL_ID, ModelUnavailableError
 from contracts.startup import load_settings
 from preprocess_worker.settings import PreprocessSettings
+from scripts.export_onnx import export_in_subprocess, is_exported
 from scripts.local_stack import (
     REPO_ROOT,
     WORKERS,
@@ -33,6 +36,27 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def start_cpu_inference(model_dir: Path) -> bool:
+    """Whether the CPU inference worker can start: model.onnx is there, exported if need be.
+    When the export fails, the pipeline runs without it, and says so."""
+    if is_exported(model_dir):
+        return True
+    print(
+        "Exporting the model to ONNX for the CPU inference worker (once; a minute or two for "
+        "the default model)",
+        flush=True,
+    )
+    failure = export_in_subprocess(model_dir)
+    if failure is not None:
+        print(
+            f"warning: the ONNX export failed ({failure}); starting without the CPU "
+            "inference worker, so /classify-smart uses the GPU endpoint alone",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def main() -> int:
     model_id = os.environ.get("MODEL_ID") or DEFAULT_MODEL_ID
     if Path(model_id).is_dir():
@@ -44,13 +68,14 @@ def main() -> int:
         for variable in (endpoint_variable(stage) for stage, _, _ in WORKERS)
         if os.environ.get(variable)
     }
+    stack_options: dict = {
+        "env": {"MODEL_ID": model_id, **endpoints},
+        "host": os.environ.get("HOST", "127.0.0.1"),
+        "sink": print_line,
+    }
     try:
-        stack = LocalStack(
-            env={"MODEL_ID": model_id, **endpoints},
-            ports=ports_from_env(os.environ),
-            host=os.environ.get("HOST", "127.0.0.1"),
-            sink=print_line,
-        )
+        ports = ports_from_env(os.environ)
+        stack = LocalStack(ports=ports, **stack_options)
         # Before the model download, which may take minutes.
         stack.check_ports()
     except StartupError as exc:
@@ -70,6 +95,8 @@ def main() -> int:
         )
         return 1
     print(f"Model files: {path}", flush=True)
+    if not start_cpu_inference(path):
+        stack = LocalStack(ports=ports, without=["cpu_inference"], **stack_options)
     # Runpod's local test mode input for the inference worker, for this model.
     settings = load_settings(PreprocessSettings, "make run")
     test_input = write_test_input(path, settings.model_copy(update={"model_id": model_id}))
@@ -85,9 +112,9 @@ def main() -> int:
         return 0
     print(
         f"\nPipeline ready at {stack.url}  (API docs: {stack.url}/docs)\n"
-        + "".join(f"  {w.name:<12} worker at {w.url(stack.host)}\n" for w in stack.workers)
+        + "".join(f"  {w.name:<13} worker at {w.url(stack.host)}\n" for w in stack.workers)
         + "".join(f"  the orchestrator calls {k}={v}\n" for k, v in endpoints.items())
-        + "Ctrl-C stops all four.\n",
+        + "Ctrl-C stops them all.\n",
         flush=True,
     )
     try:

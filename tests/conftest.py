@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.local_stack import LocalStack, free_port  # noqa: E402
+from scripts.local_stack import WORKERS, LocalStack, free_port  # noqa: E402
 
 
 def run_script(module: str, *args: Path | str) -> None:
@@ -46,10 +46,10 @@ def tiny_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir
 
 
 @pytest.fixture(scope="session")
-def local_stack(tiny_model_dir: Path) -> Iterator[LocalStack]:
-    """The three workers in Runpod's local API mode plus the orchestrator, on free ports."""
-    ports = {name: free_port() for name in ("preprocess", "inference", "postprocess")}
-    ports["orchestrator"] = free_port()
-    stack = LocalStack(env={"MODEL_ID": str(tiny_model_dir)}, ports=ports)
+def local_stack(tiny_onnx_model_dir: Path) -> Iterator[LocalStack]:
+    """The four workers in Runpod's local API mode (the fourth: inference on ONNX Runtime)
+    plus the orchestrator, on free ports, all on the tiny model (with its model.onnx)."""
+    ports = {name: free_port() for name in (*(name for name, _, _ in WORKERS), "orchestrator")}
+    stack = LocalStack(env={"MODEL_ID": str(tiny_onnx_model_dir)}, ports=ports)
     with stack:
         yield stack

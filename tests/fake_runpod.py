@@ -45,6 +45,8 @@ BEHAVIOURS = {
     "raised",
     "timed-out",
     "server-error",
+    # A GPU endpoint whose pool ran dry: jobs queue, no worker is ready, none ever runs.
+    "backlogged",
 }
 
 
@@ -90,7 +92,7 @@ class FakeRunpod:
                 return JSONResponse({"error": "too many"}, status_code=429)
             if behaviour == "rate-limited":
                 return done(job_id, {"ok": True})
-            if behaviour in ("queued", "stuck", "flaky-status", "local-status"):
+            if behaviour in ("queued", "stuck", "flaky-status", "local-status", "backlogged"):
                 return {"id": job_id, "status": "IN_QUEUE"}
             if behaviour == "failed":
                 return {"id": job_id, "status": "FAILED", "error": "Text cannot be empty"}
@@ -128,6 +130,11 @@ class FakeRunpod:
         async def health(behaviour: str):
             if behaviour not in BEHAVIOURS:
                 return JSONResponse({"error": "endpoint not found"}, status_code=404)
+            if behaviour == "backlogged":
+                return {
+                    "jobs": {"completed": 0, "failed": 0, "inProgress": 0, "inQueue": 3},
+                    "workers": {"idle": 0, "initializing": 0, "running": 0, "throttled": 2},
+                }
             return {"jobs": {"inQueue": 0, "inProgress": 0}, "workers": {"idle": 1, "running": 0}}
 
         return app

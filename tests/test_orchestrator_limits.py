@@ -39,6 +39,7 @@ def hosted_settings(fake, **overrides) -> OrchestratorSettings:
         "preprocess_endpoint": "echo",
         "inference_endpoint": "echo",
         "postprocess_endpoint": "echo",
+        "cpu_inference_endpoint": "echo",
         "poll_interval_s": 0.05,
         **overrides,
     }
@@ -304,7 +305,7 @@ def test_a_bug_is_a_500_logged_once_by_type_without_a_traceback(fake, caplog):
     caplog.set_level(logging.INFO)
     with TestClient(app, raise_server_exceptions=False) as client:
 
-        async def broken(texts, request_id=""):
+        async def broken(texts, request_id="", route=None):
             raise KeyError("the caller's private text")
 
         app.state.coalescer.classify = broken

@@ -17,8 +17,19 @@ from scripts.local_stack import LocalStack, StartupError, free_port, ports_from_
 from scripts.write_test_input import DEFAULT_OUT as TEST_INPUT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PORT_VARIABLES = ("PORT", "PREPROCESS_PORT", "INFERENCE_PORT", "POSTPROCESS_PORT")
-ENDPOINT_VARIABLES = ("PREPROCESS_ENDPOINT", "INFERENCE_ENDPOINT", "POSTPROCESS_ENDPOINT")
+PORT_VARIABLES = (
+    "PORT",
+    "PREPROCESS_PORT",
+    "INFERENCE_PORT",
+    "POSTPROCESS_PORT",
+    "CPU_INFERENCE_PORT",
+)
+ENDPOINT_VARIABLES = (
+    "PREPROCESS_ENDPOINT",
+    "INFERENCE_ENDPOINT",
+    "POSTPROCESS_ENDPOINT",
+    "CPU_INFERENCE_ENDPOINT",
+)
 
 
 def run_local_env(**extra: str) -> dict[str, str]:
@@ -60,6 +71,17 @@ def test_a_taken_port_names_the_variable_to_change(listening_port: int) -> None:
         message
     )
     assert message.count("is in use") == 1
+
+
+def test_a_stack_without_the_cpu_inference_worker_tells_the_orchestrator_so() -> None:
+    ports = {name: free_port() for name in ("preprocess", "inference", "postprocess")}
+    stack = LocalStack(ports=ports, without=["cpu_inference"])
+    assert [w.name for w in stack.workers] == ["preprocess", "inference", "postprocess"]
+    assert stack._env["CPU_INFERENCE_ENDPOINT"] == ""
+    full = LocalStack(ports=ports)
+    [cpu] = [w for w in full.workers if w.name == "cpu_inference"]
+    assert cpu.env == {"BACKEND": "onnx"} and cpu.cwd.name == "inference_worker"
+    assert full._env["CPU_INFERENCE_ENDPOINT"] == cpu.url(full.host)
 
 
 def test_two_services_on_one_port_are_refused() -> None:
@@ -112,12 +134,13 @@ def kept_test_input() -> Iterator[None]:
 
 @pytest.mark.slow
 def test_run_local_serves_on_the_ports_it_is_given(
-    tiny_model_dir: Path, tmp_path: Path, kept_test_input: None
+    tiny_onnx_model_dir: Path, tmp_path: Path, kept_test_input: None
 ) -> None:
     ports = {variable: free_port() for variable in PORT_VARIABLES}
     elsewhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = run_local_env(
-        MODEL_ID=str(tiny_model_dir),
+        # With its model.onnx already exported (run_local exports it otherwise).
+        MODEL_ID=str(tiny_onnx_model_dir),
         POSTPROCESS_ENDPOINT=elsewhere,
         **{variable: str(port) for variable, port in ports.items()},
     )
@@ -144,13 +167,53 @@ def test_run_local_serves_on_the_ports_it_is_given(
     output = log.read_text()
     assert code == 0, output
     assert f"Pipeline ready at {url}" in output
-    for stage in ("preprocess", "inference", "postprocess"):
+    for stage in ("preprocess", "inference", "postprocess", "cpu_inference"):
         assert f"worker at http://127.0.0.1:{ports[f'{stage.upper()}_PORT']}" in output
     # The orchestrator calls the workers on their ports, and an endpoint that was set as set.
     stages = health["stages"]
     assert stages["preprocess"]["status"] == stages["inference"]["status"] == "ok", health
+    assert stages["inference_cpu"]["status"] == "ok", health
+    assert "Exporting the model to ONNX" not in output
     # /health is unauthenticated: it says the stage is unreachable, never where it points.
     assert stages["postprocess"] == {"status": "unreachable"}
     assert f"the orchestrator calls POSTPROCESS_ENDPOINT={elsewhere}" in output
     # And Runpod's local test mode input for this model, as the pipeline sends it.
-    assert str(tiny_model_dir) in TEST_INPUT.read_text()
+    assert str(tiny_onnx_model_dir) in TEST_INPUT.read_text()
+
+
+def test_the_onnx_export_runs_once_and_again_when_the_weights_change(tmp_path: Path, monkeypatch):
+    from scripts import export_onnx, run_local
+
+    exports: list[list[str]] = []
+
+    def export(command: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        exports.append(command)
+        (Path(command[-1]) / "model.onnx").write_bytes(b"onnx")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(export_onnx.subprocess, "run", export)
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    assert run_local.start_cpu_inference(tmp_path) and run_local.start_cpu_inference(tmp_path)
+    assert len(exports) == 1
+    later = (tmp_path / "model.onnx").stat().st_mtime + 10
+    os.utime(tmp_path / "model.safetensors", (later, later))
+    assert run_local.start_cpu_inference(tmp_path)
+    assert len(exports) == 2
+
+
+def test_a_failed_onnx_export_starts_the_pipeline_without_the_cpu_worker(
+    tmp_path: Path, monkeypatch, capsys
+):
+    from scripts import export_onnx, run_local
+
+    def fail(command: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        (Path(command[-1]) / "model.onnx").write_bytes(b"half")
+        return subprocess.CompletedProcess(command, 1, "", "Traceback...\nValueError: no such op")
+
+    monkeypatch.setattr(export_onnx.subprocess, "run", fail)
+    assert not run_local.start_cpu_inference(tmp_path)
+    assert not (tmp_path / "model.onnx").exists()  # no half-written file left behind
+    assert capsys.readouterr().err.strip() == (
+        "warning: the ONNX export failed (ValueError: no such op); starting without the CPU "
+        "inference worker, so /classify-smart uses the GPU endpoint alone"
+    )

@@ -125,7 +125,9 @@ PREDICTIONS = [{"label": "POSITIVE", "confidence": 0.9}, {"label": "NEGATIVE", "
 
 @pytest.fixture
 def orchestrator_with(fake):
-    def make(preprocess="echo", inference="echo", postprocess="echo", timeout_s=5.0):
+    def make(
+        preprocess="echo", inference="echo", postprocess="echo", timeout_s=5.0, cpu_inference="echo"
+    ):
         # Endpoint ids, as on Runpod, against the stand-in of its hosted API.
         settings = OrchestratorSettings(
             runpod_api_key=API_KEY,
@@ -133,6 +135,7 @@ def orchestrator_with(fake):
             preprocess_endpoint=preprocess,
             inference_endpoint=inference,
             postprocess_endpoint=postprocess,
+            cpu_inference_endpoint=cpu_inference,
             inference_timeout_s=timeout_s,
             poll_interval_s=0.05,
         )
@@ -204,6 +207,7 @@ def test_health_reports_the_hosted_workers(orchestrator_with):
         body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["stages"]["inference"]["workers"] == {"idle": 1, "running": 0}
+    assert body["stages"]["inference_cpu"]["status"] == "ok"
 
 
 def test_the_api_key_never_reaches_a_response(orchestrator_with):
