@@ -98,6 +98,29 @@ def env_of(fake, template_name: str) -> dict[str, str]:
     return {e["key"]: e["value"] for e in fake.template_named(template_name)["env"]}
 
 
+def add_hand_made(fake, endpoint_id: str, endpoint_name: str) -> str:
+    """An endpoint and its template made in the console, not by deploy; the template's id."""
+    template_id = fake.new_id("tpl")
+    fake.account.templates[template_id] = {
+        "id": template_id,
+        "name": f"hand-made-{endpoint_id}",
+        "imageName": "me/x:1",
+        "isServerless": True,
+        "env": [],
+        "readme": "",
+    }
+    fake.account.endpoints[endpoint_id] = {
+        "id": endpoint_id,
+        "name": endpoint_name,
+        "templateId": template_id,
+        "type": "QB",
+        "workersMin": 0,
+        "workersMax": 1,
+        "instanceIds": ["cpu3c-2-4"],
+    }
+    return template_id
+
+
 def test_plan_on_an_empty_account_shows_everything_to_create_and_changes_nothing(fake, deploy):
     code, out, _ = deploy("plan")
     assert code == 0
@@ -286,24 +309,7 @@ def test_destroy_removes_what_apply_made_and_only_that(fake, deploy):
 
 
 def test_what_deploy_did_not_make_is_never_adopted_or_deleted(fake, deploy):
-    foreign = fake.new_id("tpl")
-    fake.account.templates[foreign] = {
-        "id": foreign,
-        "name": "hand-made",
-        "imageName": "me/x:1",
-        "isServerless": True,
-        "env": [],
-        "readme": "",
-    }
-    fake.account.endpoints["handmade1"] = {
-        "id": "handmade1",
-        "name": "sentiment-preprocess",
-        "templateId": foreign,
-        "type": "QB",
-        "workersMin": 0,
-        "workersMax": 1,
-        "instanceIds": ["cpu3c-2-4"],
-    }
+    add_hand_made(fake, "handmade1", "sentiment-preprocess")
     code, out, _ = deploy("plan")
     assert "! endpoint sentiment-preprocess (handmade1): blocked" in out
     assert "1 blocked" in out
@@ -424,24 +430,7 @@ def test_leaving_the_cpu_stage_out_later_deletes_only_what_apply_made_for_it(fak
     assert deploy("apply")[0] == 0
     cpu = fake.endpoint_named(CPU_ENDPOINT)
     # Another deployment's resources of the same name are not this one's to delete.
-    foreign = fake.new_id("tpl")
-    fake.account.templates[foreign] = {
-        "id": foreign,
-        "name": "hand-made-cpu",
-        "imageName": "me/x:1",
-        "isServerless": True,
-        "env": [],
-        "readme": "",
-    }
-    fake.account.endpoints["handmade2"] = {
-        "id": "handmade2",
-        "name": CPU_ENDPOINT,
-        "templateId": foreign,
-        "type": "QB",
-        "workersMin": 0,
-        "workersMax": 1,
-        "instanceIds": ["cpu3c-2-4"],
-    }
+    foreign = add_hand_made(fake, "handmade2", CPU_ENDPOINT)
     without_the_cpu_stage(deploy)
     code, out, _ = deploy("plan")
     assert code == 0
