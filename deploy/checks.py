@@ -21,7 +21,7 @@ class Role:
     type: str
     compute: str  # "cpu" or "gpu"
     runs_runpod_sdk: bool  # a queue worker: the SDK's fitness checks run at its start
-    # What the worker's process holds at most, for the memory check's advice.
+    # What a CPU worker's process holds at most, for the memory check's advice.
     memory_use: str = ""
 
 
@@ -65,7 +65,8 @@ def check_deployment(config: DeployConfig) -> Findings:
     for stage in config.listed_stages:
         settings, role = config.stage(stage), ROLES[stage]
         _check_role(stage, settings, role, found)
-        if role.runs_runpod_sdk and settings.cpu_instances:
+        # (A GPU stage on CPU instances is refused by its role already.)
+        if role.runs_runpod_sdk and role.compute == "cpu" and settings.cpu_instances:
             _check_memory(stage, settings, role, found)
         if settings.gpu_pools:
             _check_cuda(stage, settings, found)
@@ -164,15 +165,12 @@ def _check_model(config: DeployConfig, found: Findings) -> None:
 
 def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
     key = "stages.orchestrator.env"
-    for wired in WIRED_KEYS.values():
+    for stage, wired in WIRED_KEYS.items():
         if wired in settings.env:
+            optional = stage is DeployStage.INFERENCE_CPU
             found.errors.append(
                 f"{key}.{wired}: leave it out; `deploy apply` sets it to the endpoint it made"
-                + (
-                    " (empty when the file has no [stages.inference_cpu])"
-                    if wired == WIRED_KEYS[DeployStage.INFERENCE_CPU]
-                    else ""
-                )
+                + (" (empty when the file has no [stages.inference_cpu])" if optional else "")
             )
     api_key = settings.env.get("RUNPOD_API_KEY")
     if api_key is None or not is_secret_reference(api_key):

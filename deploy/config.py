@@ -233,7 +233,7 @@ class DeployConfig(_Strict):
     @property
     def listed_stages(self) -> tuple[DeployStage, ...]:
         """The stages the file has, in the order they are created."""
-        return tuple(s for s in STAGES if getattr(self.stages, s.value) is not None)
+        return tuple(s for s in STAGES if self.lists(s))
 
     def lists(self, stage: DeployStage) -> bool:
         return getattr(self.stages, stage.value) is not None
