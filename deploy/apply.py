@@ -3,7 +3,8 @@
 `apply` works stage by stage (the orchestrator last, once the others have ids), planning
 each resource against the account as it is at that moment, so a run that stopped half way
 is finished by the next one and a second run changes nothing. A create whose answer was
-lost is not repeated blindly: the account is read again, and what landed is used.
+lost is not repeated blindly: the account is read again, and what landed is used. A stage
+the file no longer lists is deleted last, once the orchestrator no longer calls it.
 `destroy` removes only what carries this deployment's marker (deploy/plan.py).
 """
 
@@ -12,20 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts import Stage
-from deploy.checks import WIRED_KEYS
-from deploy.config import STAGES, DeployConfig, is_secret_reference
+from deploy.config import STAGES, DeployConfig, DeployStage, is_secret_reference
 from deploy.plan import (
     Step,
+    base_name,
     describe_step,
     is_ours,
     named,
     plan_deployment,
     plan_endpoint,
+    plan_removal,
     plan_template,
 )
-from deploy.runpod_api import Account, AuthError, RunpodApi, RunpodApiError, TransientError
-from deploy.spec import endpoint_input
+from deploy.runpod_api import (
+    ENDPOINT_INPUT_FIELDS,
+    Account,
+    AuthError,
+    RunpodApi,
+    RunpodApiError,
+    TransientError,
+)
+from deploy.spec import GPU_FIELDS, wired_endpoints
 
 Say = Callable[[str], None]
 # Runpod releases a template up to 2 minutes after its endpoint's last use.
@@ -38,7 +46,7 @@ class DeployError(Exception):
 
 @dataclass
 class Deployed:
-    endpoint_ids: dict[Stage, str]
+    endpoint_ids: dict[DeployStage, str]
 
 
 def _create(api: RunpodApi, step: Step) -> dict[str, Any]:
@@ -89,14 +97,27 @@ def apply(api: RunpodApi, config: DeployConfig, say: Say) -> Deployed:
     if plan.blocked:
         reasons = "\n".join(f"  {s.kind} {s.name}: {s.reason}" for s in plan.blocked)
         raise DeployError(f"nothing was changed; resolve these first:\n{reasons}")
-    endpoint_ids: dict[Stage, str] = {}
-    for stage in STAGES:
+    endpoint_ids: dict[DeployStage, str] = {}
+    for stage in config.listed_stages:
         template = plan_template(config, stage, account, endpoint_ids)
         template_record = _execute(api, account, template, say)
         template.record = template_record
         endpoint = plan_endpoint(config, stage, account, template)
         endpoint_record = _execute(api, account, endpoint, say)
         endpoint_ids[stage] = endpoint_record["id"]
+    for stage in STAGES:
+        if config.lists(stage):
+            continue
+        for step in plan_removal(config, stage, account):
+            for line in describe_step(step):
+                say(line)
+            assert step.record is not None
+            if step.kind == "endpoint":
+                _delete_endpoint(api, step.record)
+            elif not _delete_template(api, step.name, say):
+                raise DeployError(
+                    f"template {step.name} is still in use; run apply again in a minute"
+                )
     return Deployed(endpoint_ids)
 
 
@@ -104,13 +125,15 @@ def write_orchestrator_env(
     path: Path, config: DeployConfig, deployed: Deployed, orchestrator_url: str
 ) -> None:
     """The orchestrator's settings for running it anywhere: the ids, never a secret."""
-    settings = config.stage(Stage.ORCHESTRATOR)
+    settings = config.stage(DeployStage.ORCHESTRATOR)
     lines = [
         f"# Written by `python -m deploy apply` for deployment '{config.deployment.name}'.",
         "# No secrets: give RUNPOD_API_KEY yourself (docker run --env-file F -e RUNPOD_API_KEY).",
         f"# The orchestrator endpoint on Runpod: {orchestrator_url}",
     ]
-    lines += [f"{key}={deployed.endpoint_ids[stage]}" for stage, key in WIRED_KEYS.items()]
+    lines += [
+        f"{key}={value}" for key, value in wired_endpoints(config, deployed.endpoint_ids).items()
+    ]
     lines += [
         f"{key}={value}"
         for key, value in settings.env.items()
@@ -122,13 +145,21 @@ def write_orchestrator_env(
 # -- destroy --------------------------------------------------------------------------------
 
 
-def _delete_endpoint(api: RunpodApi, config: DeployConfig, stage: Stage, record: dict) -> None:
-    # Runpod deletes only an endpoint whose min and max workers are both 0; saveEndpoint
-    # replaces the endpoint whole, so the scale-down sends every field.
+def scaled_to_zero(record: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint as the account reports it, with no workers: saveEndpoint replaces an
+    endpoint whole, so every field it has is sent back (a CPU endpoint's without GPU fields)."""
+    scaled = {
+        key: record[key]
+        for key in ENDPOINT_INPUT_FIELDS
+        if record.get(key) is not None and not (key in GPU_FIELDS and record.get("instanceIds"))
+    }
+    return scaled | {"name": base_name(record["name"]), "workersMin": 0, "workersMax": 0}
+
+
+def _delete_endpoint(api: RunpodApi, record: dict) -> None:
+    # Runpod deletes only an endpoint whose min and max workers are both 0.
     if record.get("workersMin") != 0 or record.get("workersMax") != 0:
-        scaled = endpoint_input(config, stage, record["templateId"])
-        scaled |= {"id": record["id"], "workersMin": 0, "workersMax": 0}
-        api.save_endpoint(scaled, retry=True)
+        api.save_endpoint(scaled_to_zero(record), retry=True)
     try:
         api.delete_endpoint(record["id"])
     except RunpodApiError:
@@ -138,6 +169,7 @@ def _delete_endpoint(api: RunpodApi, config: DeployConfig, stage: Stage, record:
 
 
 def _delete_template(api: RunpodApi, name: str, say: Say) -> bool:
+    """True once it is gone; False if Runpod still holds it after the wait."""
     waited = 0.0
     attempt = 0
     while True:
@@ -150,7 +182,7 @@ def _delete_template(api: RunpodApi, name: str, say: Say) -> bool:
             if not named(api.account().templates, name):
                 return True
             if waited >= TEMPLATE_RELEASE_WAIT_S:
-                say(f"  template {name} is still in use ({exc}); run destroy again in a minute")
+                say(f"  template {name} is still in use ({exc})")
                 return False
         delay = min(5.0 * 2**attempt, 30.0)
         say(f"  template {name}: Runpod has not released it yet; trying again in {delay:.0f} s")
@@ -179,7 +211,7 @@ def destroy(api: RunpodApi, config: DeployConfig, env_file: Path, say: Say) -> b
                 )
                 continue
             say(f"- endpoint {config.endpoint_name(stage)} ({record['id']}): delete")
-            _delete_endpoint(api, config, stage, record)
+            _delete_endpoint(api, record)
     for stage in STAGES:
         for template in named(account.templates, config.template_name(stage)):
             if not is_ours(config, template):
@@ -190,6 +222,8 @@ def destroy(api: RunpodApi, config: DeployConfig, env_file: Path, say: Say) -> b
                 continue
             say(f"- template {template['name']} ({template['id']}): delete")
             removed_all &= _delete_template(api, template["name"], say)
+    if not removed_all:
+        say("Run destroy again in a minute.")
     marker = f"deployment '{config.deployment.name}'"
     if env_file.is_file() and marker in env_file.read_text(encoding="utf-8").split("\n", 1)[0]:
         env_file.unlink()

@@ -1,20 +1,19 @@
 """Checks that span the deployment: what each stage is, and what stages must agree on.
 
-These are the mistakes a pipeline of four endpoints makes in the console: a CPU stage on a
-GPU pool, a small CPU instance without RUNPOD_MIN_MEMORY_GB, preprocess and inference on
-different models. Each is refused here, before any call to Runpod.
+These are the mistakes a pipeline of several endpoints makes in the console: a CPU stage on
+a GPU pool, a small CPU instance without RUNPOD_MIN_MEMORY_GB, preprocess and an inference
+stage on different models. Each is refused here, before any call to Runpod.
 """
 
 from dataclasses import dataclass
 
-from contracts import Stage
 from deploy.catalog import (
     CPU_INSTANCES,
     MEMORY_CHECK_SAFE_GB,
     SDK_DEFAULT_MIN_MEMORY_GB,
     cuda_version_key,
 )
-from deploy.config import DeployConfig, StageSettings, is_secret_reference
+from deploy.config import DeployConfig, DeployStage, StageSettings, is_secret_reference
 
 
 @dataclass(frozen=True)
@@ -22,21 +21,31 @@ class Role:
     type: str
     compute: str  # "cpu" or "gpu"
     runs_runpod_sdk: bool  # a queue worker: the SDK's fitness checks run at its start
+    # What a CPU worker's process holds at most, for the memory check's advice.
+    memory_use: str = ""
 
 
-# What each image is: the three workers are Runpod queue handlers, the orchestrator an HTTP
-# server; only the inference stage uses a GPU.
-ROLES: dict[Stage, Role] = {
-    Stage.PREPROCESS: Role("queue", "cpu", True),
-    Stage.INFERENCE: Role("queue", "gpu", True),
-    Stage.POSTPROCESS: Role("queue", "cpu", True),
-    Stage.ORCHESTRATOR: Role("load_balancer", "cpu", False),
+# What each image is: the workers are Runpod queue handlers, the orchestrator an HTTP server;
+# only the inference stage uses a GPU. The CPU inference worker's use was measured with the
+# DistilBERT-base-sized model: about 0.5 GB loaded, 0.8 GB with 8 jobs of long texts at once.
+ROLES: dict[DeployStage, Role] = {
+    DeployStage.PREPROCESS: Role("queue", "cpu", True, "about 100 MB"),
+    DeployStage.INFERENCE: Role("queue", "gpu", True),
+    DeployStage.INFERENCE_CPU: Role("queue", "cpu", True, "under 1 GB"),
+    DeployStage.POSTPROCESS: Role("queue", "cpu", True, "about 100 MB"),
+    DeployStage.ORCHESTRATOR: Role("load_balancer", "cpu", False),
 }
 MODEL_KEYS = ("MODEL_ID", "MODEL_REVISION")
-# Set by `deploy apply` from the endpoints it made; never written in the file.
+# The stages that read token ids made by the preprocess stage's tokenizer.
+MODEL_STAGES = (DeployStage.INFERENCE, DeployStage.INFERENCE_CPU)
+# The orchestrator's settings that name the endpoints it calls: set by `deploy apply` from the
+# endpoints it made (an empty CPU_INFERENCE_ENDPOINT without [stages.inference_cpu]); never
+# written in the file.
 WIRED_KEYS = {
-    stage: f"{stage.value.upper()}_ENDPOINT"
-    for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
+    DeployStage.PREPROCESS: "PREPROCESS_ENDPOINT",
+    DeployStage.INFERENCE: "INFERENCE_ENDPOINT",
+    DeployStage.INFERENCE_CPU: "CPU_INFERENCE_ENDPOINT",
+    DeployStage.POSTPROCESS: "POSTPROCESS_ENDPOINT",
 }
 
 
@@ -53,20 +62,21 @@ def check_deployment(config: DeployConfig) -> Findings:
             "deployment.registry: set it to where your images are; the images workflow "
             "publishes them to ghcr.io/<github owner>/<repository> (lower case)"
         )
-    for stage, role in ROLES.items():
-        settings = config.stage(stage)
+    for stage in config.listed_stages:
+        settings, role = config.stage(stage), ROLES[stage]
         _check_role(stage, settings, role, found)
-        if role.runs_runpod_sdk and settings.cpu_instances:
-            _check_memory(stage, settings, found)
+        # (A GPU stage on CPU instances is refused by its role already.)
+        if role.runs_runpod_sdk and role.compute == "cpu" and settings.cpu_instances:
+            _check_memory(stage, settings, role, found)
         if settings.gpu_pools:
             _check_cuda(stage, settings, found)
     _check_model(config, found)
-    _check_orchestrator(config.stage(Stage.ORCHESTRATOR), found)
+    _check_orchestrator(config.stage(DeployStage.ORCHESTRATOR), found)
     _check_images(config, found)
     return found
 
 
-def _check_role(stage: Stage, settings: StageSettings, role: Role, found: Findings) -> None:
+def _check_role(stage: DeployStage, settings: StageSettings, role: Role, found: Findings) -> None:
     key = f"stages.{stage.value}"
     if settings.type != role.type:
         found.errors.append(
@@ -80,11 +90,13 @@ def _check_role(stage: Stage, settings: StageSettings, role: Role, found: Findin
         )
     if role.compute == "gpu" and settings.cpu_instances:
         found.errors.append(
-            f"{key}.cpu_instances: the {stage.value} stage runs the model; give gpu_pools"
+            f"{key}.cpu_instances: the {stage.value} image is the GPU build (torch, CUDA); give "
+            "gpu_pools, and run inference on CPU with [stages.inference_cpu] "
+            '(image "inference-cpu")'
         )
 
 
-def _check_memory(stage: Stage, settings: StageSettings, found: Findings) -> None:
+def _check_memory(stage: DeployStage, settings: StageSettings, role: Role, found: Findings) -> None:
     assert settings.cpu_instances is not None
     smallest = min(CPU_INSTANCES[i].memory_gb for i in settings.cpu_instances)
     key = f"stages.{stage.value}.env.RUNPOD_MIN_MEMORY_GB"
@@ -94,7 +106,7 @@ def _check_memory(stage: Stage, settings: StageSettings, found: Findings) -> Non
             found.errors.append(
                 f"{key}: an instance with {smallest} GB fails the Runpod SDK's start-up check "
                 f"(at least {SDK_DEFAULT_MIN_MEMORY_GB} GiB available by default) and its "
-                'worker exits; set RUNPOD_MIN_MEMORY_GB = "1" (the worker needs ~100 MB)'
+                f'worker exits; set RUNPOD_MIN_MEMORY_GB = "1" (the worker uses {role.memory_use})'
             )
         return
     try:
@@ -108,7 +120,7 @@ def _check_memory(stage: Stage, settings: StageSettings, found: Findings) -> Non
         )
 
 
-def _check_cuda(stage: Stage, settings: StageSettings, found: Findings) -> None:
+def _check_cuda(stage: DeployStage, settings: StageSettings, found: Findings) -> None:
     key = f"stages.{stage.value}"
     if not settings.allowed_cuda_versions:
         found.errors.append(
@@ -136,24 +148,29 @@ def _check_cuda(stage: Stage, settings: StageSettings, found: Findings) -> None:
 
 
 def _check_model(config: DeployConfig, found: Findings) -> None:
-    preprocess = config.stage(Stage.PREPROCESS).env
-    inference = config.stage(Stage.INFERENCE).env
-    for key in MODEL_KEYS:
-        left, right = preprocess.get(key), inference.get(key)
-        if left != right:
-            found.errors.append(
-                f"stages.inference.env.{key}: {right or '(the image default)'} differs from "
-                f"stages.preprocess.env.{key} ({left or 'the image default'}); the inference "
-                "worker refuses token ids made by another model's tokenizer"
-            )
+    preprocess = config.stage(DeployStage.PREPROCESS).env
+    for stage in MODEL_STAGES:
+        if not config.lists(stage):
+            continue
+        inference = config.stage(stage).env
+        for key in MODEL_KEYS:
+            left, right = preprocess.get(key), inference.get(key)
+            if left != right:
+                found.errors.append(
+                    f"stages.{stage.value}.env.{key}: {right or '(the image default)'} differs "
+                    f"from stages.preprocess.env.{key} ({left or 'the image default'}); the "
+                    f"{stage.value} worker refuses token ids made by another model's tokenizer"
+                )
 
 
 def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
     key = "stages.orchestrator.env"
-    for wired in WIRED_KEYS.values():
+    for stage, wired in WIRED_KEYS.items():
         if wired in settings.env:
+            optional = stage is DeployStage.INFERENCE_CPU
             found.errors.append(
                 f"{key}.{wired}: leave it out; `deploy apply` sets it to the endpoint it made"
+                + (" (empty when the file has no [stages.inference_cpu])" if optional else "")
             )
     api_key = settings.env.get("RUNPOD_API_KEY")
     if api_key is None or not is_secret_reference(api_key):
@@ -171,15 +188,17 @@ def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
 
 
 def _check_images(config: DeployConfig, found: Findings) -> None:
-    tags = {stage: config.image(stage).rsplit(":", 1)[-1] for stage in ROLES}
+    tags = {stage: config.image(stage).rsplit(":", 1)[-1] for stage in config.listed_stages}
     if "latest" in tags.values():
         found.warnings.append(
             "a `latest` image tag moves: workers started at different times may run different "
             "images, and `plan` cannot see a new push. Pin a release (1.2.3) or sha-<commit>."
         )
-    if tags[Stage.PREPROCESS] != tags[Stage.INFERENCE]:
-        found.warnings.append(
-            f"preprocess ({tags[Stage.PREPROCESS]}) and inference ({tags[Stage.INFERENCE]}) "
-            "images have different tags: make sure both were built with the same MODEL_ID and "
-            "MODEL_REVISION"
-        )
+    preprocess = tags[DeployStage.PREPROCESS]
+    for stage in MODEL_STAGES:
+        if stage in tags and tags[stage] != preprocess:
+            found.warnings.append(
+                f"preprocess ({preprocess}) and {stage.value} ({tags[stage]}) images have "
+                "different tags: make sure both were built with the same MODEL_ID and "
+                "MODEL_REVISION"
+            )

@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from contracts import Stage
 from deploy.apply import DeployError, apply, destroy, write_orchestrator_env
 from deploy.checks import check_deployment
-from deploy.config import ConfigError, DeployConfig, load_config
-from deploy.plan import describe_plan, is_ours, named, plan_deployment
+from deploy.config import ConfigError, DeployConfig, DeployStage, load_config
+from deploy.plan import describe_plan, ours_of_stage, plan_deployment
 from deploy.runpod_api import AuthError, RunpodApi, RunpodApiError, RunpodUrls
 from deploy.smoke import Smoker, describe_results, run_smoke
 
@@ -30,7 +29,7 @@ NO_KEY = (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m deploy",
-        description="Deploy the pipeline's four Runpod endpoints from one file.",
+        description="Deploy the pipeline's Runpod endpoints from one file.",
     )
     parser.add_argument(
         "command",
@@ -61,19 +60,12 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _find_ids(api: RunpodApi, config: DeployConfig) -> dict[Stage, str]:
+def _find_ids(api: RunpodApi, config: DeployConfig) -> dict[DeployStage, str]:
     account = api.account()
-    ids: dict[Stage, str] = {}
+    ids: dict[DeployStage, str] = {}
     missing = []
-    for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS, Stage.ORCHESTRATOR):
-        templates = [
-            t for t in named(account.templates, config.template_name(stage)) if is_ours(config, t)
-        ]
-        endpoints = [
-            e
-            for e in named(account.endpoints, config.endpoint_name(stage))
-            if templates and e.get("templateId") == templates[0]["id"]
-        ]
+    for stage in config.listed_stages:
+        _, endpoints = ours_of_stage(config, stage, account)
         if endpoints:
             ids[stage] = endpoints[0]["id"]
         else:
@@ -105,10 +97,10 @@ def _run(
         return 0
     if args.command == "apply":
         deployed = apply(api, config, _say)
-        orchestrator = urls.load_balancer_url(deployed.endpoint_ids[Stage.ORCHESTRATOR])
+        orchestrator = urls.load_balancer_url(deployed.endpoint_ids[DeployStage.ORCHESTRATOR])
         _say("\nEndpoints:")
         for stage, endpoint_id in deployed.endpoint_ids.items():
-            url = orchestrator if stage is Stage.ORCHESTRATOR else urls.queue_url(endpoint_id)
+            url = orchestrator if stage is DeployStage.ORCHESTRATOR else urls.queue_url(endpoint_id)
             _say(f"  {stage.value:<13} {endpoint_id:<16} {url}")
         write_orchestrator_env(env_file, config, deployed, orchestrator)
         _say(f"\nOrchestrator: {orchestrator}")

@@ -1,19 +1,20 @@
 """The deployment file (deploy.toml): parsed with tomllib, validated with pydantic.
 
 Every problem is reported with the key it is about (`stages.inference.env.MODEL_ID: ...`),
-all at once, before anything talks to Runpod. Checks that span stages (the model both
+all at once, before anything talks to Runpod. Checks that span stages (the model the
 tokenizing stages use, which stage runs on what) are in deploy/checks.py.
 """
 
 import re
 import tomllib
 from collections.abc import Collection
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contracts import Stage, describe_validation_error
+from contracts import describe_validation_error
 from deploy.catalog import CPU_INSTANCES, GPU_POOLS
 
 # How Runpod injects a secret into an endpoint's environment: the value stays in Runpod.
@@ -25,13 +26,26 @@ _CREDENTIAL_VALUE = re.compile(r"^(rpa_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{20,})$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CUDA_VERSION = re.compile(r"^\d+\.\d+$")
 
+
+class DeployStage(StrEnum):
+    """A stage of the deployment: one Runpod endpoint, and its table in the file."""
+
+    PREPROCESS = "preprocess"
+    INFERENCE = "inference"
+    # The inference worker on ONNX Runtime (image inference-cpu), where /classify-smart
+    # sends small inputs: the pipeline's stages plus a second inference endpoint.
+    INFERENCE_CPU = "inference_cpu"
+    POSTPROCESS = "postprocess"
+    ORCHESTRATOR = "orchestrator"
+
+    @property
+    def resource_name(self) -> str:
+        """How its endpoint and template are named: like the images, with hyphens."""
+        return self.value.replace("_", "-")
+
+
 # The order stages are created in: the orchestrator last, once the others have ids.
-STAGES: tuple[Stage, ...] = (
-    Stage.PREPROCESS,
-    Stage.INFERENCE,
-    Stage.POSTPROCESS,
-    Stage.ORCHESTRATOR,
-)
+STAGES: tuple[DeployStage, ...] = tuple(DeployStage)
 
 
 class ConfigError(Exception):
@@ -206,6 +220,8 @@ class StageSettings(_Strict):
 class Stages(_Strict):
     preprocess: StageSettings
     inference: StageSettings
+    # Without it, the orchestrator has no CPU inference endpoint: /classify-smart uses the GPU.
+    inference_cpu: StageSettings | None = None
     postprocess: StageSettings
     orchestrator: StageSettings
 
@@ -214,16 +230,27 @@ class DeployConfig(_Strict):
     deployment: DeploymentSettings
     stages: Stages
 
-    def stage(self, stage: Stage) -> StageSettings:
-        return getattr(self.stages, stage.value)
+    @property
+    def listed_stages(self) -> tuple[DeployStage, ...]:
+        """The stages the file has, in the order they are created."""
+        return tuple(s for s in STAGES if self.lists(s))
 
-    def endpoint_name(self, stage: Stage) -> str:
-        return f"{self.deployment.name}-{stage.value}"
+    def lists(self, stage: DeployStage) -> bool:
+        return getattr(self.stages, stage.value) is not None
 
-    def template_name(self, stage: Stage) -> str:
-        return f"{self.deployment.name}-{stage.value}-template"
+    def stage(self, stage: DeployStage) -> StageSettings:
+        settings = getattr(self.stages, stage.value)
+        if settings is None:
+            raise KeyError(f"the file has no [stages.{stage.value}]")
+        return settings
 
-    def image(self, stage: Stage) -> str:
+    def endpoint_name(self, stage: DeployStage) -> str:
+        return f"{self.deployment.name}-{stage.resource_name}"
+
+    def template_name(self, stage: DeployStage) -> str:
+        return f"{self.endpoint_name(stage)}-template"
+
+    def image(self, stage: DeployStage) -> str:
         """The full image reference: `<registry>/<image>:<tag>`, or the image as written."""
         settings = self.stage(stage)
         tag = settings.tag or self.deployment.tag
@@ -232,7 +259,7 @@ class DeployConfig(_Strict):
         last = settings.image.rsplit("/", 1)[-1]
         return settings.image if (":" in last or "@" in last) else f"{settings.image}:{tag}"
 
-    def registry_auth_id(self, stage: Stage) -> str:
+    def registry_auth_id(self, stage: DeployStage) -> str:
         own = self.stage(stage).registry_auth_id
         return self.deployment.registry_auth_id if own is None else own
 

@@ -4,7 +4,8 @@ Resources are found by name: templates `<deployment>-<stage>-template`, endpoint
 `<deployment>-<stage>` (Runpod shows FlashBoot endpoints as `<name> -fb`; that suffix is not
 part of the name). A template is this deployment's only if its readme carries the
 deployment's marker, and an endpoint only if it runs this deployment's template: anything
-else with the same name is reported and left alone, never adopted or deleted.
+else with the same name is reported and left alone, never adopted or deleted. A stage the
+file no longer lists (the optional CPU inference stage) is deleted, if this deployment made it.
 """
 
 import json
@@ -12,12 +13,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from contracts import Stage
-from deploy.config import STAGES, DeployConfig, is_secret_reference, is_sensitive_key
+from deploy.config import STAGES, DeployConfig, DeployStage, is_secret_reference, is_sensitive_key
 from deploy.runpod_api import Account
 from deploy.spec import endpoint_input, ownership_marker, template_input
 
-Action = Literal["create", "update", "unchanged", "blocked"]
+Action = Literal["create", "update", "unchanged", "blocked", "delete"]
 Kind = Literal["template", "endpoint"]
 
 # Compared on update; a field the API does not report (null) is not compared.
@@ -49,7 +49,7 @@ class Change:
 @dataclass
 class Step:
     kind: Kind
-    stage: Stage
+    stage: DeployStage
     name: str
     action: Action
     record: dict[str, Any] | None  # what exists (None when nothing does)
@@ -112,11 +112,11 @@ def _env_changes(record: dict[str, Any], payload: dict[str, Any]) -> list[Change
     ]
 
 
-def _blocked(kind: Kind, stage: Stage, name: str, record, payload, reason: str) -> Step:
+def _blocked(kind: Kind, stage: DeployStage, name: str, record, payload, reason: str) -> Step:
     return Step(kind, stage, name, "blocked", record, payload, reason=reason)
 
 
-def _one(kind: Kind, stage: Stage, name: str, found: list, payload: dict) -> Step | None:
+def _one(kind: Kind, stage: DeployStage, name: str, found: list, payload: dict) -> Step | None:
     """A blocked step when several resources share the name: which one is ours is unknown."""
     if len(found) <= 1:
         return None
@@ -125,14 +125,19 @@ def _one(kind: Kind, stage: Stage, name: str, found: list, payload: dict) -> Ste
     return _blocked(kind, stage, name, None, payload, reason)
 
 
-def _update(kind: Kind, stage: Stage, name: str, record: dict, payload: dict, changes, reason=""):
+def _update(
+    kind: Kind, stage: DeployStage, name: str, record: dict, payload: dict, changes, reason=""
+):
     return Step(
         kind, stage, name, "update", record, {"id": record["id"], **payload}, changes, reason
     )
 
 
 def plan_template(
-    config: DeployConfig, stage: Stage, account: Account, endpoint_ids: dict[Stage, str]
+    config: DeployConfig,
+    stage: DeployStage,
+    account: Account,
+    endpoint_ids: dict[DeployStage, str],
 ) -> Step:
     name = config.template_name(stage)
     payload = template_input(config, stage, endpoint_ids)
@@ -154,7 +159,9 @@ def plan_template(
     return _update("template", stage, name, record, payload, changes)
 
 
-def plan_endpoint(config: DeployConfig, stage: Stage, account: Account, template: Step) -> Step:
+def plan_endpoint(
+    config: DeployConfig, stage: DeployStage, account: Account, template: Step
+) -> Step:
     name = config.endpoint_name(stage)
     payload = endpoint_input(config, stage, template.id or pending_id(template.name))
     found = named(account.endpoints, name)
@@ -192,20 +199,53 @@ class Plan:
         return sum(1 for s in self.steps if s.action == action)
 
 
+def ours_of_stage(
+    config: DeployConfig, stage: DeployStage, account: Account
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """This deployment's templates of a stage, and the endpoints that run them."""
+    templates = [
+        t for t in named(account.templates, config.template_name(stage)) if is_ours(config, t)
+    ]
+    ids = {t.get("id") for t in templates}
+    endpoints = [
+        e
+        for e in named(account.endpoints, config.endpoint_name(stage))
+        if e.get("templateId") in ids
+    ]
+    return templates, endpoints
+
+
+def plan_removal(config: DeployConfig, stage: DeployStage, account: Account) -> list[Step]:
+    """Delete what this deployment made for a stage the file no longer lists: endpoints first."""
+    templates, endpoints = ours_of_stage(config, stage, account)
+    reason = f"[stages.{stage.value}] is no longer in the file"
+    return [
+        Step("endpoint", stage, config.endpoint_name(stage), "delete", e, {}, reason=reason)
+        for e in endpoints
+    ] + [
+        Step("template", stage, config.template_name(stage), "delete", t, {}, reason=reason)
+        for t in templates
+    ]
+
+
 def plan_deployment(config: DeployConfig, account: Account) -> Plan:
     steps: list[Step] = []
-    endpoint_ids: dict[Stage, str] = {}
-    for stage in STAGES:
+    endpoint_ids: dict[DeployStage, str] = {}
+    for stage in config.listed_stages:
         template = plan_template(config, stage, account, endpoint_ids)
         endpoint = plan_endpoint(config, stage, account, template)
         endpoint_ids[stage] = endpoint.id or pending_id(endpoint.name)
         steps += [template, endpoint]
+    # After the orchestrator's update, which stops it calling them.
+    for stage in STAGES:
+        if not config.lists(stage):
+            steps += plan_removal(config, stage, account)
     return Plan(steps)
 
 
 # -- how a plan reads -----------------------------------------------------------------------
 
-_SIGNS = {"create": "+", "update": "~", "unchanged": "=", "blocked": "!"}
+_SIGNS = {"create": "+", "update": "~", "unchanged": "=", "blocked": "!", "delete": "-"}
 
 
 def _value(value: Any) -> str:
@@ -240,6 +280,8 @@ def describe_plan(plan: Plan) -> str:
         f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
         f"{plan.count('unchanged')} unchanged"
     )
+    if plan.count("delete"):
+        summary += f", {plan.count('delete')} to delete"
     if plan.blocked:
         summary += f", {len(plan.blocked)} blocked (apply refuses until they are resolved)"
     return "\n".join([*lines, "", summary + "."])

@@ -42,6 +42,8 @@ ENDPOINT_FIELDS = """
     workersMin workersMax idleTimeout scalerType scalerValue executionTimeoutMs flashBootType
     networkVolumeId locations
 """
+# Each field read back is one saveEndpoint takes: an endpoint can be saved as it was read.
+ENDPOINT_INPUT_FIELDS = tuple(ENDPOINT_FIELDS.split())
 ACCOUNT_QUERY = f"""
 query deployAccount {{
   myself {{

@@ -1,6 +1,8 @@
-"""Try what apply made: each queue endpoint runs its own test_input.json, the orchestrator one
-/classify, and each result is reported with its time in the queue (a cold start included)
-and its execution time, as Runpod measured them.
+"""Try what apply made: each queue endpoint runs one job (a worker's own test_input.json, or
+cleaned text for the inference endpoints), the orchestrator one /classify and, with a CPU
+inference endpoint, one /classify-smart that must be answered there; each result is reported
+with its time in the queue (a cold start included) and its execution time, as Runpod
+measured them.
 """
 
 import json
@@ -12,17 +14,25 @@ from typing import Any
 
 import httpx
 
-from contracts import Stage, WorkerError
+from contracts import RouteReason, WorkerError
+from deploy.config import STAGES, DeployStage
 from deploy.runpod_api import RunpodUrls
 
+# Short enough for /classify-smart to send to the CPU endpoint (SMART_MAX_CPU_TOKENS).
 SMOKE_TEXT = "I love this product, it works great!"
-# Each worker's own test input, as Runpod's local test mode reads it.
+# Each CPU worker's own test input, as Runpod's local test mode reads it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKER_FOLDERS = {
-    Stage.PREPROCESS: "preprocess_worker",
-    Stage.INFERENCE: "inference_worker",
-    Stage.POSTPROCESS: "postprocess_worker",
+    DeployStage.PREPROCESS: "preprocess_worker",
+    DeployStage.POSTPROCESS: "postprocess_worker",
 }
+# The stages the orchestrator's answer times (the CPU inference endpoint's job is timed as
+# the inference stage).
+PIPELINE_STAGES = (DeployStage.PREPROCESS, DeployStage.INFERENCE, DeployStage.POSTPROCESS)
+CLASSIFY_PATH = "/classify"
+SMART_PATH = "/classify-smart"
+# What /classify-smart answers when it did not use the CPU endpoint it should have.
+_CPU_MISSED = {RouteReason.CPU_UNREACHABLE, RouteReason.NO_CPU_ENDPOINT}
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 # A load balancer answers these while no worker is ready yet.
 _LB_NOT_READY = {502, 503, 504}
@@ -30,7 +40,8 @@ _LB_NOT_READY = {502, 503, 504}
 
 @dataclass
 class SmokeResult:
-    stage: Stage
+    # A queue endpoint's stage, or the orchestrator's route ("/classify").
+    tried: str
     ok: bool
     status: str
     round_trip_s: float
@@ -55,7 +66,7 @@ def _job_error(error: Any) -> str:
     return str(error)[:300]
 
 
-def _summary(stage: Stage, output: Any) -> str:
+def _summary(output: Any) -> str:
     text = json.dumps(output, ensure_ascii=False)
     return text if len(text) <= 120 else text[:117] + "..."
 
@@ -85,7 +96,7 @@ class Smoker:
     def close(self) -> None:
         self._client.close()
 
-    def queue(self, stage: Stage, endpoint_id: str, job_input: dict[str, Any]) -> SmokeResult:
+    def queue(self, stage: DeployStage, endpoint_id: str, job_input: dict[str, Any]) -> SmokeResult:
         base = self.urls.queue_url(endpoint_id)
         started = self.clock()
         deadline = started + self.timeout_s
@@ -102,7 +113,7 @@ class Smoker:
             if response is not None:
                 if response.status_code in (401, 403):
                     return SmokeResult(
-                        stage,
+                        stage.value,
                         False,
                         f"HTTP {response.status_code}",
                         self.clock() - started,
@@ -110,7 +121,7 @@ class Smoker:
                     )
                 if response.status_code == 404:
                     return SmokeResult(
-                        stage,
+                        stage.value,
                         False,
                         "HTTP 404",
                         self.clock() - started,
@@ -130,7 +141,7 @@ class Smoker:
             if self.clock() >= deadline:
                 last = body.get("status") if body else "no answer"
                 return SmokeResult(
-                    stage,
+                    stage.value,
                     False,
                     str(last),
                     self.clock() - started,
@@ -141,18 +152,19 @@ class Smoker:
         status = body["status"]
         ok = status == "COMPLETED"
         return SmokeResult(
-            stage,
+            stage.value,
             ok,
             status,
             self.clock() - started,
             queue_ms=body.get("delayTime"),
             execution_ms=body.get("executionTime"),
-            detail=_summary(stage, body.get("output")) if ok else _job_error(body.get("error")),
+            detail=_summary(body.get("output")) if ok else _job_error(body.get("error")),
             notes=notes,
         )
 
-    def classify(self, endpoint_id: str) -> SmokeResult:
-        url = f"{self.urls.load_balancer_url(endpoint_id)}/classify"
+    def classify(self, endpoint_id: str, path: str = CLASSIFY_PATH) -> SmokeResult:
+        """One POST of SMOKE_TEXT to the orchestrator's `path`, waiting out a cold start."""
+        url = f"{self.urls.load_balancer_url(endpoint_id)}{path}"
         started = self.clock()
         deadline = started + self.timeout_s
         notes: list[str] = []
@@ -168,7 +180,7 @@ class Smoker:
                 notes.append(f"HTTP {response.status_code} while a worker started; retried")
             if self.clock() >= deadline:
                 return SmokeResult(
-                    Stage.ORCHESTRATOR,
+                    path,
                     False,
                     "no answer",
                     self.clock() - started,
@@ -183,7 +195,7 @@ class Smoker:
             body = {}
         if response.status_code != 200:
             return SmokeResult(
-                Stage.ORCHESTRATOR,
+                path,
                 False,
                 f"HTTP {response.status_code}",
                 elapsed,
@@ -193,16 +205,26 @@ class Smoker:
         classification = body.get("classification") or {}
         detail = f"{classification.get('label')} ({classification.get('confidence', 0):.3f})"
         timings = body.get("timings") or {}
-        for stage in WORKER_FOLDERS:
+        for stage in PIPELINE_STAGES:
             timing = timings.get(stage.value) or {}
             notes.append(
                 f"{stage.value} via the orchestrator: queue {_ms(timing.get('queue_ms'))}, "
                 f"execution {_ms(timing.get('execution_ms'))}, round trip "
                 f"{_ms(timing.get('round_trip_ms'))}"
             )
-        return SmokeResult(
-            Stage.ORCHESTRATOR, True, "HTTP 200", elapsed, detail=detail, notes=notes
-        )
+        ok, route = _route(body) if path == SMART_PATH else (True, "")
+        return SmokeResult(path, ok, "HTTP 200", elapsed, detail=detail + route, notes=notes)
+
+
+def _route(body: dict[str, Any]) -> tuple[bool, str]:
+    """Whether /classify-smart's answer came from the CPU endpoint it should have used."""
+    route = body.get("route")
+    if not isinstance(route, dict):
+        return False, ": the answer has no route; is the orchestrator image older than this?"
+    said = f" on {route.get('endpoint')} ({route.get('reason')})"
+    if route.get("reason") in _CPU_MISSED:
+        return False, f"{said}: {route.get('detail')}"
+    return True, said
 
 
 def _lb_not_ready(response: httpx.Response) -> bool:
@@ -237,30 +259,38 @@ INFERENCE_SMOKE_INPUT = {
 }
 
 
+def _job_input(stage: DeployStage, repo_root: Path) -> dict[str, Any]:
+    if stage in WORKER_FOLDERS:
+        path = repo_root / WORKER_FOLDERS[stage] / "test_input.json"
+        return json.loads(path.read_text("utf-8"))
+    # The inference worker's test_input.json is made per model (scripts/write_test_input.py)
+    # and each deployed image baked its own; cleaned text is classified by any model.
+    return INFERENCE_SMOKE_INPUT
+
+
 def run_smoke(
-    smoker: Smoker, endpoint_ids: dict[Stage, str], repo_root: Path = REPO_ROOT
+    smoker: Smoker, endpoint_ids: dict[DeployStage, str], repo_root: Path = REPO_ROOT
 ) -> list[SmokeResult]:
-    results = []
-    for stage, folder in WORKER_FOLDERS.items():
-        if stage is Stage.INFERENCE:
-            # Its test_input.json is made per model (scripts/write_test_input.py) and the
-            # deployed image baked its own; cleaned text is classified by any model.
-            job_input = INFERENCE_SMOKE_INPUT
-        else:
-            job_input = json.loads((repo_root / folder / "test_input.json").read_text("utf-8"))
-        results.append(smoker.queue(stage, endpoint_ids[stage], job_input))
-    results.append(smoker.classify(endpoint_ids[Stage.ORCHESTRATOR]))
+    results = [
+        smoker.queue(stage, endpoint_ids[stage], _job_input(stage, repo_root))
+        for stage in STAGES
+        if stage in endpoint_ids and stage is not DeployStage.ORCHESTRATOR
+    ]
+    orchestrator = endpoint_ids[DeployStage.ORCHESTRATOR]
+    results.append(smoker.classify(orchestrator))
+    if DeployStage.INFERENCE_CPU in endpoint_ids:
+        results.append(smoker.classify(orchestrator, SMART_PATH))
     return results
 
 
 def describe_results(results: list[SmokeResult]) -> str:
-    header = f"{'stage':<13} {'result':<10} {'queue*':>10} {'execution':>10} {'round trip':>11}"
+    header = f"{'tried':<15} {'result':<10} {'queue*':>10} {'execution':>10} {'round trip':>11}"
     lines = [header]
     for r in results:
         lines.append(
-            f"{r.stage.value:<13} {r.status:<10} {_ms(r.queue_ms):>10} "
+            f"{r.tried:<15} {r.status:<10} {_ms(r.queue_ms):>10} "
             f"{_ms(r.execution_ms):>10} {r.round_trip_s:>9.1f} s  {r.detail}"
         )
-        lines += [f"{'':<13} {note}" for note in _collapse(r.notes)]
+        lines += [f"{'':<15} {note}" for note in _collapse(r.notes)]
     lines.append("* time in Runpod's queue as Runpod measured it, a cold start included")
     return "\n".join(lines)

@@ -10,12 +10,13 @@ runpodctl, runpod-python): `saveTemplate` takes a serverless template (`isServer
 
 from typing import Any
 
-from contracts import Stage
 from deploy.catalog import cuda_version_key
 from deploy.checks import WIRED_KEYS
-from deploy.config import DeployConfig
+from deploy.config import DeployConfig, DeployStage
 
 ENDPOINT_TYPES = {"queue": "QB", "load_balancer": "LB"}
+# What only a GPU endpoint carries.
+GPU_FIELDS = ("gpuIds", "gpuCount", "allowedCudaVersions", "minCudaVersion")
 
 
 def ownership_marker(config: DeployConfig) -> str:
@@ -23,12 +24,20 @@ def ownership_marker(config: DeployConfig) -> str:
     return f"Managed by `python -m deploy` (deployment '{config.deployment.name}')."
 
 
-def template_env(config: DeployConfig, stage: Stage, endpoint_ids: dict[Stage, str]) -> dict:
+def wired_endpoints(config: DeployConfig, endpoint_ids: dict[DeployStage, str]) -> dict:
+    """The orchestrator's endpoint settings: each stage's id, empty for a stage left out."""
+    return {
+        key: endpoint_ids[stage] if config.lists(stage) else "" for stage, key in WIRED_KEYS.items()
+    }
+
+
+def template_env(
+    config: DeployConfig, stage: DeployStage, endpoint_ids: dict[DeployStage, str]
+) -> dict:
     settings = config.stage(stage)
     env = dict(settings.env)
-    if stage is Stage.ORCHESTRATOR:
-        for wired_stage, key in WIRED_KEYS.items():
-            env[key] = endpoint_ids[wired_stage]
+    if stage is DeployStage.ORCHESTRATOR:
+        env |= wired_endpoints(config, endpoint_ids)
     if settings.http_port is not None:
         # A load balancer's server listens on PORT and is health-checked on PORT_HEALTH.
         env.setdefault("PORT", str(settings.http_port))
@@ -37,7 +46,7 @@ def template_env(config: DeployConfig, stage: Stage, endpoint_ids: dict[Stage, s
 
 
 def template_input(
-    config: DeployConfig, stage: Stage, endpoint_ids: dict[Stage, str]
+    config: DeployConfig, stage: DeployStage, endpoint_ids: dict[DeployStage, str]
 ) -> dict[str, Any]:
     settings = config.stage(stage)
     return {
@@ -56,7 +65,7 @@ def template_input(
     }
 
 
-def endpoint_input(config: DeployConfig, stage: Stage, template_id: str) -> dict[str, Any]:
+def endpoint_input(config: DeployConfig, stage: DeployStage, template_id: str) -> dict[str, Any]:
     settings = config.stage(stage)
     payload: dict[str, Any] = {
         "name": config.endpoint_name(stage),

