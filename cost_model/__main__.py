@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table(points, layout_names))
     print()
     found = {}
-    for pair in (("split", "gpu-only"), ("smart", "split")):
+    for pair in (("split", "gpu-only"), ("smart", "split"), ("smart", "gpu-only")):
         if set(pair) <= set(layout_names):
             found[pair] = crossings(points, *pair)
             print(report.verdict(points, found[pair], *pair))

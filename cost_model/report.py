@@ -12,6 +12,7 @@ from cost_model.sweep import (
     RatePoint,
     ShareRow,
     SweepSettings,
+    comparable,
     relative_difference,
 )
 from cost_model.traffic import PERIOD_S
@@ -166,9 +167,9 @@ def verdict(
 ) -> str:
     """One plain sentence on when `first` pays against `second`, from their figures."""
     a, b = LAYOUT_NAMES[first], LAYOUT_NAMES[second]
-    usable = [p for p in points if first in p.results and second in p.results]
+    usable = comparable(points, first, second)
     if not usable:
-        return f"No rate was simulated for both {a} and {b}."
+        return f"No rate was simulated for both {a} and {b} without overloading one."
     savings = [(-relative_difference(p, first, second), p.rate) for p in usable]
     if not found:
         best, at = max(savings)
@@ -314,6 +315,15 @@ def plot_shares(axes, rows: Sequence[ShareRow], max_cpu_tokens: int | None) -> N
             [row.against_split[share] * 100 for row in rows],
             marker=".",
             label=f"{share:.0%} short",
+        )
+    overloaded = [(row.rate, row.against_split[s] * 100) for row in rows for s in row.overloaded]
+    if overloaded:
+        axes.scatter(
+            *zip(*overloaded, strict=True),
+            marker="x",
+            color="black",
+            zorder=3,
+            label="overloaded: cost too low",
         )
     axes.axhline(0, color="grey", linewidth=1)
     axes.set_xscale("log")

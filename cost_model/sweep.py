@@ -170,7 +170,7 @@ class Crossing:
 def crossings(points: Sequence[RatePoint], first: str, second: str) -> list[Crossing]:
     """Where `first` and `second` swap places as the cheaper, interpolated in log(rate)."""
     found = []
-    usable = [p for p in points if first in p.results and second in p.results]
+    usable = comparable(points, first, second)
     for low, high in itertools.pairwise(usable):
         d_low, d_high = (relative_difference(p, first, second) for p in (low, high))
         if d_low == 0 or d_low * d_high >= 0:
@@ -179,6 +179,15 @@ def crossings(points: Sequence[RatePoint], first: str, second: str) -> list[Cros
         log_rate = math.log(low.rate) + share * (math.log(high.rate) - math.log(low.rate))
         found.append(Crossing(math.exp(log_rate), first if d_high < 0 else second))
     return found
+
+
+def comparable(points: Sequence[RatePoint], first: str, second: str) -> list[RatePoint]:
+    """The points with results for both layouts, neither overloaded (its cost too low)."""
+    return [
+        p
+        for p in points
+        if all(name in p.results and not p.results[name].overloaded for name in (first, second))
+    ]
 
 
 def relative_difference(point: RatePoint, first: str, second: str) -> float:
