@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.short_share is not None:
             mix = mix.with_short_share(args.short_share, args.max_cpu_tokens)
         routing = SmartRouting(args.max_cpu_tokens, cpu_times)
-        compare_shares = {"smart", "split"} <= set(layout_names) and args.short_shares
+        compare_shares = {"smart", "split"} <= set(layout_names) and bool(args.short_shares)
         if compare_shares:
             for share in args.short_shares:
                 # A share the mix cannot make (no long request in it, say) fails now.

@@ -180,21 +180,6 @@ def test_the_shipped_cpu_inference_times_load_with_their_machine_and_cold_start(
     assert times.seconds(2048) > times.seconds(DEFAULT_SMART_MAX_CPU_TOKENS) > 0
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ('{"tokens": 0, "round_trip_ms": 3}\n', "line 1: tokens must be an integer >= 1"),
-        ('{"tokens": 16}\n', "line 1: round_trip_ms (or execution_ms) must be a number"),
-        ('{"machine": {}}\n', "no record with tokens and round_trip_ms"),
-    ],
-)
-def test_bad_cpu_inference_times_are_named_with_the_line(tmp_path, content, message):
-    path = tmp_path / "cpu.jsonl"
-    path.write_text(content)
-    with pytest.raises(StageTimesError, match=re.escape(message)):
-        cpu_inference_times.load(path)
-
-
 def test_the_default_text_length_mix_is_mostly_short_with_a_long_tail():
     assert DEFAULT_MIX.short_share(DEFAULT_SMART_MAX_CPU_TOKENS) == pytest.approx(0.80)
     drawn = DEFAULT_MIX.draw(random.Random(1), 10_000)
@@ -231,22 +216,6 @@ def test_text_lengths_come_from_counts_or_smart_answers(tmp_path):
     mix = text_lengths.load(path)
     assert mix.buckets == (Bucket(12, 12, 1), Bucket(40, 40, 3), Bucket(300, 300, 1))
     assert mix.short_share(128) == pytest.approx(0.8)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("12\nmany\n", "line 2: expected a token count (37)"),
-        ("12\n{oops\n", "line 2: not JSON"),
-        ("0\n", "line 1: tokens must be >= 1"),
-        ("# nothing\n", "no request's token count in it"),
-    ],
-)
-def test_bad_text_lengths_are_named_with_the_line(tmp_path, content, message):
-    path = tmp_path / "lengths.txt"
-    path.write_text(content)
-    with pytest.raises(TextLengthsError, match=re.escape(message)):
-        text_lengths.load(path)
 
 
 def test_an_endpoint_given_more_work_than_its_workers_can_do_is_overloaded():
@@ -444,20 +413,42 @@ def test_stage_times_come_from_any_jsonl_of_pipeline_timings(tmp_path):
     assert measured.cold_starts_s == {"inference": 4.5}
 
 
+STAGE_TIMES, CPU_TIMES, LENGTHS = load, cpu_inference_times.load, text_lengths.load
+
+
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("read", "content", "message"),
     [
-        ('{"timings": {"total_ms": 1}}\nnot json\n', "line 2: not JSON"),
-        ("[1, 2]\n", "line 1: expected a JSON object"),
-        ('{"timings": {"preprocess": {"round_trip_ms": "fast"}, "total_ms": 1}}\n', "line 1"),
-        ('{"timings": {"total_ms": 1}}\n', "no record with timings for all three stages"),
+        (STAGE_TIMES, '{"timings": {"total_ms": 1}}\nnot json\n', "line 2: not JSON"),
+        (STAGE_TIMES, "[1, 2]\n", "line 1: expected a JSON object"),
+        (
+            STAGE_TIMES,
+            '{"timings": {"preprocess": {"round_trip_ms": "fast"}, "total_ms": 1}}',
+            "line 1",
+        ),
+        (
+            STAGE_TIMES,
+            '{"timings": {"total_ms": 1}}\n',
+            "no record with timings for all three stages",
+        ),
+        (
+            CPU_TIMES,
+            '{"tokens": 0, "round_trip_ms": 3}\n',
+            "line 1: tokens must be an integer >= 1",
+        ),
+        (CPU_TIMES, '{"tokens": 16}\n', "line 1: round_trip_ms (or execution_ms) must be a number"),
+        (CPU_TIMES, '{"machine": {}}\n', "no record with tokens and round_trip_ms"),
+        (LENGTHS, "12\nmany\n", "line 2: expected a token count (37)"),
+        (LENGTHS, "12\n{oops\n", "line 2: not JSON"),
+        (LENGTHS, "0\n", "line 1: tokens must be >= 1"),
+        (LENGTHS, "# nothing\n", "no request's token count in it"),
     ],
 )
-def test_bad_stage_times_files_are_named_with_the_line(tmp_path, content, message):
+def test_bad_input_files_are_named_with_the_line(tmp_path, read, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
-    with pytest.raises(StageTimesError, match=message):
-        load(path)
+    with pytest.raises((StageTimesError, TextLengthsError), match=re.escape(message)):
+        read(path)
 
 
 def test_the_shipped_measurements_load_with_their_machine_and_cold_starts():
