@@ -13,9 +13,9 @@ measure.py measures the other stages, on the same worker code:
    tokens, in windows of at most the model's length as preprocess cuts them, for each N; the
    Ns take turns for ROUNDS rounds, and the fastest round trip of each is kept (one local HTTP
    hop included, as in the other stages' times): on a shared machine, the one least slowed by
-   other processes (a Runpod worker has its vCPUs to itself); on a quiet one the fastest and
-   the median differ by a few percent. The median is recorded beside it, and the load
-   average before and after in the header: run it while nothing else runs.
+   other processes (a Runpod worker has its vCPUs to itself). The median is recorded beside
+   it (5% to 25% slower on a 2-core machine with nothing else running), and the load average
+   before and after in the header: run it while nothing else runs.
 
 Default model: the DistilBERT-base-sized random model (scripts/make_tiny_model.py --size base)
 exported to ONNX, made offline: the default model's shape and so its times, without a download.
@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 from tokenizers import Tokenizer
 
+from contracts.model_source import max_sequence_length, tokenizer_fingerprint
 from cost_model.cpu_inference_times import SHIPPED
 from cost_model.measure import machine, serving, time_cold_start
 
@@ -51,9 +52,9 @@ def base_model() -> tuple[Path, str]:
 
 def job(tokens: int, max_length: int, vocab_size: int, fingerprint: str, rng: random.Random):
     """One text of `tokens` tokens: whole windows of `max_length`, then the rest."""
-    sizes = [max_length] * (tokens // max_length) + [tokens % max_length] * bool(
-        tokens % max_length
-    )
+    rest = tokens % max_length
+    # A window holds at least [CLS] and [SEP].
+    sizes = [max_length] * (tokens // max_length) + [max(rest, 2)] * bool(rest)
     windows = [
         {
             "index": i,
@@ -70,8 +71,6 @@ def job(tokens: int, max_length: int, vocab_size: int, fingerprint: str, rng: ra
 def measure_times(
     url: str, model_dir: Path, token_counts: list[int], rounds: int
 ) -> dict[int, list[float]]:
-    from contracts.model_source import max_sequence_length, tokenizer_fingerprint
-
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     fingerprint = tokenizer_fingerprint(
         Tokenizer.from_file(str(model_dir / "tokenizer.json")).to_str()
