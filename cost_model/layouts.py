@@ -7,31 +7,49 @@
   at the GPU price; its CPU phases take turns on the worker like the CPU workers' do, its GPU
   phase is batched like the inference worker's. Its cold start defaults to the inference
   worker's (the same model load; the tokenizer adds little).
-- `smart` (the /classify-smart issue: routing each request by what it needs) is not here yet.
-  The hook: write a function like `split` below that takes the endpoint configurations and
-  returns a Layout whose `route` picks, per request, the hops it makes (a request may skip an
-  endpoint), then add it to LAYOUTS; the sweep, the table and the plot pick it up.
+- `smart`: /classify-smart. Four endpoints: preprocess (CPU), then either the CPU inference
+  endpoint (the inference worker with BACKEND=onnx, on a CPU worker, at the CPU inference
+  price) for a request of at most `max_cpu_tokens` tokens (contracts.routing.smart_target),
+  or the GPU inference endpoint for a longer one, then postprocess (CPU). A request skips the
+  inference endpoint it does not need, so an endpoint no request reaches never starts a worker
+  and bills nothing. The CPU endpoint's time is the measured ONNX Runtime time for the
+  request's tokens (cpu_inference_times.py), and its work, like any CPU work, runs one job at
+  a time on a worker. The GPU's time is the measured inference stage time: those measurements
+  carry no token count, so it does not depend on the request's tokens.
+
+A layout's `route` gives, per request (its stage times and its tokens), the hops it makes.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from contracts import StagePrices
+from contracts.routing import InferenceTarget, smart_target
+from cost_model.cpu_inference_times import CpuInferenceTimes
 from cost_model.simulator import CPU, GPU, Dispatch, EndpointConfig, Hop, Scaler
 from cost_model.stage_times import StageSample
 
-ENDPOINTS = ("preprocess", "inference", "postprocess", "gpu_only")
+ENDPOINTS = ("preprocess", "inference", "inference_cpu", "postprocess", "gpu_only")
 
 
 @dataclass(frozen=True)
 class Layout:
     name: str
     endpoints: tuple[EndpointConfig, ...]
-    route: Callable[[StageSample], list[Hop]]
+    # A request's hops, from its measured stage times and its tokens.
+    route: Callable[[StageSample, int], list[Hop]]
 
 
-def split(configs: Mapping[str, EndpointConfig]) -> Layout:
-    def route(sample: StageSample) -> list[Hop]:
+@dataclass(frozen=True)
+class SmartRouting:
+    """What the smart layout routes by: the threshold, and the CPU endpoint's time by tokens."""
+
+    max_cpu_tokens: int
+    cpu_inference: CpuInferenceTimes
+
+
+def split(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None = None) -> Layout:
+    def route(sample: StageSample, tokens: int) -> list[Hop]:
         return [
             (0, ((CPU, sample.preprocess_s),)),
             (1, ((GPU, sample.inference_s),)),
@@ -42,17 +60,38 @@ def split(configs: Mapping[str, EndpointConfig]) -> Layout:
     return Layout("split", endpoints, route)
 
 
-def gpu_only(configs: Mapping[str, EndpointConfig]) -> Layout:
-    def route(sample: StageSample) -> list[Hop]:
+def gpu_only(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None = None) -> Layout:
+    def route(sample: StageSample, tokens: int) -> list[Hop]:
         cpu_before, gpu, cpu_after = sample.preprocess_s, sample.inference_s, sample.postprocess_s
         return [(0, ((CPU, cpu_before), (GPU, gpu), (CPU, cpu_after)))]
 
     return Layout("gpu-only", (configs["gpu_only"],), route)
 
 
-LAYOUTS: dict[str, Callable[[Mapping[str, EndpointConfig]], Layout]] = {
+def smart(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None = None) -> Layout:
+    if routing is None:
+        raise ValueError("the smart layout needs its routing: threshold and CPU inference times")
+
+    def route(sample: StageSample, tokens: int) -> list[Hop]:
+        if smart_target(tokens, routing.max_cpu_tokens) is InferenceTarget.CPU:
+            inference = (1, ((CPU, routing.cpu_inference.seconds(tokens)),))
+        else:
+            inference = (2, ((GPU, sample.inference_s),))
+        return [(0, ((CPU, sample.preprocess_s),)), inference, (3, ((CPU, sample.postprocess_s),))]
+
+    endpoints = (
+        configs["preprocess"],
+        configs["inference_cpu"],
+        configs["inference"],
+        configs["postprocess"],
+    )
+    return Layout("smart", endpoints, route)
+
+
+LAYOUTS: dict[str, Callable[[Mapping[str, EndpointConfig], SmartRouting | None], Layout]] = {
     "split": split,
     "gpu-only": gpu_only,
+    "smart": smart,
 }
 
 

@@ -26,6 +26,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,11 +82,17 @@ def resolve_model(arg: str | None) -> tuple[str, str]:
     return str(TINY_MODEL), "tiny random DistilBERT (scripts/make_tiny_model.py)"
 
 
-def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) -> float:
+@contextmanager
+def serving(
+    folder: str, env: dict[str, str], timeout_s: float = 180.0
+) -> Iterator[tuple[str, float]]:
+    """A worker in Runpod's local API mode, `python handler.py --rp_serve_api` in its folder:
+    its URL, and the seconds from process start until its API answered (imports, model load,
+    server up). Stopped on leaving."""
     port = free_port()
     command = [sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)]
     command += ["--rp_api_host", "127.0.0.1"]
-    url = f"http://127.0.0.1:{port}/openapi.json"
+    base = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -95,19 +103,30 @@ def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) 
         stderr=subprocess.DEVNULL,
     )
     try:
-        while time.perf_counter() - started < timeout_s:
-            if process.poll() is not None:
-                raise RuntimeError(f"{folder} exited with code {process.returncode} at start")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - started
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"{folder} was not ready within {timeout_s:g} s")
+        yield base, _wait_ready(process, folder, f"{base}/openapi.json", started, timeout_s)
     finally:
         stop_processes([process], 15)
+
+
+def _wait_ready(
+    process: subprocess.Popen, folder: str, url: str, started: float, timeout_s: float
+) -> float:
+    while time.perf_counter() - started < timeout_s:
+        if process.poll() is not None:
+            raise RuntimeError(f"{folder} exited with code {process.returncode} at start")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{folder} was not ready within {timeout_s:g} s")
+
+
+def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) -> float:
+    with serving(folder, env, timeout_s) as (_, seconds):
+        return seconds
 
 
 def measure_cold_starts(model: str, runs: int) -> dict[str, float]:

@@ -104,6 +104,14 @@ class EndpointUsage:
     active_discount: float
     workers_started: int  # cold starts
     peak_workers: int
+    # The work the window's requests brought, over what workers_max workers can do in the
+    # window (CPU work one lane each, jobs `concurrency` each): at 1 or more the queue grows
+    # without end, and work left at the window's end is not billed. NaN without a window.
+    load: float = math.nan
+
+    @property
+    def overloaded(self) -> bool:
+        return self.load >= 1
 
     @property
     def cost_usd(self) -> float:
@@ -120,6 +128,10 @@ class SimResult:
     @property
     def cost_usd(self) -> float:
         return sum(e.cost_usd for e in self.endpoints)
+
+    @property
+    def overloaded(self) -> list[EndpointUsage]:
+        return [e for e in self.endpoints if e.overloaded]
 
     @property
     def cost_per_1000_usd(self) -> float:
@@ -355,10 +367,32 @@ class _Simulation:
 
     # --- results ---
 
+    def loads(self) -> list[float]:
+        start, end = self.window
+        if math.isinf(end - start):
+            return [math.nan] * len(self.endpoints)
+        cpu_s = [0.0] * len(self.endpoints)
+        held_s = [0.0] * len(self.endpoints)
+        for request, arrived in enumerate(self.arrivals):
+            if start <= arrived < end:
+                for index, phases in self.routes[request]:
+                    for lane, seconds in phases:
+                        held_s[index] += seconds
+                        if lane == CPU:
+                            cpu_s[index] += seconds
+        loads = []
+        for endpoint, cpu, held in zip(self.endpoints, cpu_s, held_s, strict=True):
+            config = endpoint.config
+            capacity_s = (end - start) * config.workers_max
+            loads.append(
+                max(cpu / (capacity_s * config.cpu_lanes), held / (capacity_s * config.concurrency))
+            )
+        return loads
+
     def result(self) -> SimResult:
         start, end = self.window
         usages = []
-        for endpoint in self.endpoints:
+        for endpoint, load in zip(self.endpoints, self.loads(), strict=True):
             config = endpoint.config
             active = sum(1 for w in endpoint.live if w.active)
             usages.append(
@@ -370,6 +404,7 @@ class _Simulation:
                     active_discount=config.active_discount,
                     workers_started=endpoint.started,
                     peak_workers=endpoint.peak,
+                    load=load,
                 )
             )
         latencies = sorted(

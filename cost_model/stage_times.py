@@ -14,6 +14,7 @@ and the workers' cold starts measured there, `cold_start_s` per stage.
 
 import json
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,21 +43,14 @@ class StageSample:
         return self.preprocess_s + self.inference_s + self.postprocess_s
 
 
-@dataclass
-class MeasuredTimes:
-    samples: list[StageSample]
-    source: str
-    header: dict = field(default_factory=dict)
-    skipped: int = 0
-    # Which field the times came from, per stage: "execution_ms" or "round_trip_ms".
-    fields_used: set[str] = field(default_factory=set)
+class MeasuredHeader:
+    """What a measurements file's header record says: where it was measured, cold starts."""
+
+    header: dict
 
     @property
     def cold_starts_s(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.header.get("cold_start_s", {}).items()}
-
-    def mean_s(self, stage: str) -> float:
-        return statistics.fmean(getattr(s, f"{stage}_s") for s in self.samples)
 
     def describe_machine(self) -> str:
         machine = self.header.get("machine") or {}
@@ -71,19 +65,33 @@ class MeasuredTimes:
         return ", ".join(parts) + (f"; model: {model}" if model else "")
 
 
+@dataclass
+class MeasuredTimes(MeasuredHeader):
+    samples: list[StageSample]
+    source: str
+    header: dict = field(default_factory=dict)
+    skipped: int = 0
+    # Which field the times came from, per stage: "execution_ms" or "round_trip_ms".
+    fields_used: set[str] = field(default_factory=set)
+
+    def mean_s(self, stage: str) -> float:
+        return statistics.fmean(getattr(s, f"{stage}_s") for s in self.samples)
+
+
 def _stage_seconds(timing: StageTiming) -> tuple[float, str]:
     if timing.execution_ms is not None:
         return timing.execution_ms / 1000, "execution_ms"
     return timing.round_trip_ms / 1000, "round_trip_ms"
 
 
-def load(path: Path | str = SHIPPED) -> MeasuredTimes:
+def read_records(path: Path | str, what: str) -> Iterator[tuple[int, dict]]:
+    """Each JSON object of a JSONL file of `what`, with its line number; StageTimesError names
+    the line of anything else."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise StageTimesError(f"cannot read stage times from {path}: {exc.strerror}") from None
-    measured = MeasuredTimes(samples=[], source=path.name)
+        raise StageTimesError(f"cannot read {what} from {path}: {exc.strerror}") from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -93,6 +101,13 @@ def load(path: Path | str = SHIPPED) -> MeasuredTimes:
             raise StageTimesError(f"{path.name}, line {number}: not JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise StageTimesError(f"{path.name}, line {number}: expected a JSON object")
+        yield number, record
+
+
+def load(path: Path | str = SHIPPED) -> MeasuredTimes:
+    path = Path(path)
+    measured = MeasuredTimes(samples=[], source=path.name)
+    for number, record in read_records(path, "stage times"):
         if "machine" in record:
             measured.header = record
             continue

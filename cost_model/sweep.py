@@ -5,18 +5,25 @@ At each rate the simulation runs a warm-up, then measures a window long enough f
 from zero to the rate, as real traffic grows, so that the measured window starts with the
 workers a steady load keeps up, not those a cold endpoint hit by the full rate at once starts
 for its backlog. Every layout sees the same arrivals and the same per-request stage times,
-drawn from the measured set, so their difference is the layouts' and not the dice's.
+drawn from the measured set, and the same tokens, drawn from the text-length mix, so their
+difference is the layouts' and not the dice's. The tokens have their own dice: a change of mix
+changes nothing but the tokens.
+
+The share sweep runs the smart layout again at each share of short requests, on the same
+arrivals and stage times, to say at which share it starts to pay against the split (whose cost
+the tokens do not change).
 """
 
 import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from cost_model.layouts import Layout
 from cost_model.simulator import SimResult, simulate
 from cost_model.stage_times import StageSample
+from cost_model.text_lengths import DEFAULT_MIX, TextLengthMix
 from cost_model.traffic import PROFILES, measured_span_s
 
 
@@ -35,6 +42,7 @@ class SweepSettings:
     max_requests: int = 200_000
     hop_s: float = 0.0
     seed: int = 0
+    text_lengths: TextLengthMix = DEFAULT_MIX
 
 
 def run_point(
@@ -61,9 +69,11 @@ def run_point(
         if t >= warmup or rng.random() * warmup < t
     ]
     picks = rng.choices(samples, k=len(arrivals))
+    token_rng = random.Random(f"{settings.seed}/{settings.profile}/{rate!r}/tokens")
+    tokens = settings.text_lengths.draw(token_rng, len(arrivals))
     results = {}
     for layout in layouts:
-        routes = [layout.route(sample) for sample in picks]
+        routes = [layout.route(sample, n) for sample, n in zip(picks, tokens, strict=True)]
         results[layout.name] = simulate(
             layout.endpoints,
             arrivals,
@@ -88,6 +98,69 @@ def run_sweep(
     return points
 
 
+@dataclass
+class ShareRow:
+    """One rate of the share sweep: the smart layout's cost against the split's, per share."""
+
+    rate: float
+    # (smart - split) / split, cost per 1,000 requests, by short share: below 0, smart is cheaper.
+    against_split: dict[float, float]
+    # The shares at which smart overloaded an endpoint: its cost there is too low to compare.
+    overloaded: set[float] = field(default_factory=set)
+    skipped: str | None = None
+
+    def pays_from(self) -> float | None:
+        """The share of short requests above which smart is cheaper at every share tried and
+        not overloaded, interpolated; 0 when it is cheaper at all of them, None at none."""
+        shares = sorted(set(self.against_split) - self.overloaded)
+        costlier = [s for s in shares if self.against_split[s] >= 0]
+        if not shares:
+            return None
+        if not costlier:
+            return 0.0
+        last = costlier[-1]
+        if last == shares[-1]:
+            return None
+        above = shares[shares.index(last) + 1]
+        d_low, d_high = self.against_split[last], self.against_split[above]
+        return last + (above - last) * d_low / (d_low - d_high)
+
+
+def share_sweep(
+    smart: Layout,
+    split: Layout,
+    rates: Sequence[float],
+    samples: Sequence[StageSample],
+    settings: SweepSettings,
+    shares: Sequence[float],
+    max_cpu_tokens: int,
+    done: Sequence[RatePoint] = (),
+    progress: Callable[[], None] = lambda: None,
+) -> list[ShareRow]:
+    """At each rate, smart at each short share against split; the split's results in `done`
+    (the rate sweep's points) are used where it has them."""
+    mixes = {s: settings.text_lengths.with_short_share(s, max_cpu_tokens) for s in shares}
+    split_points = {p.rate: p for p in done if split.name in p.results}
+    rows = []
+    for rate in rates:
+        point = split_points.get(rate) or run_point([split], rate, samples, settings)
+        if point.skipped:
+            rows.append(ShareRow(rate, {}, skipped=point.skipped))
+            progress()
+            continue
+        split_cost = point.results[split.name].cost_per_1000_usd
+        row = ShareRow(rate, {})
+        for share, mix in mixes.items():
+            at_share = run_point([smart], rate, samples, replace(settings, text_lengths=mix))
+            result = at_share.results[smart.name]
+            row.against_split[share] = result.cost_per_1000_usd / split_cost - 1
+            if result.overloaded:
+                row.overloaded.add(share)
+        rows.append(row)
+        progress()
+    return rows
+
+
 @dataclass(frozen=True)
 class Crossing:
     rate: float  # requests per second where the two layouts cost the same (interpolated)
@@ -97,7 +170,7 @@ class Crossing:
 def crossings(points: Sequence[RatePoint], first: str, second: str) -> list[Crossing]:
     """Where `first` and `second` swap places as the cheaper, interpolated in log(rate)."""
     found = []
-    usable = [p for p in points if first in p.results and second in p.results]
+    usable = comparable(points, first, second)
     for low, high in itertools.pairwise(usable):
         d_low, d_high = (relative_difference(p, first, second) for p in (low, high))
         if d_low == 0 or d_low * d_high >= 0:
@@ -106,6 +179,15 @@ def crossings(points: Sequence[RatePoint], first: str, second: str) -> list[Cros
         log_rate = math.log(low.rate) + share * (math.log(high.rate) - math.log(low.rate))
         found.append(Crossing(math.exp(log_rate), first if d_high < 0 else second))
     return found
+
+
+def comparable(points: Sequence[RatePoint], first: str, second: str) -> list[RatePoint]:
+    """The points with results for both layouts, neither overloaded (its cost too low)."""
+    return [
+        p
+        for p in points
+        if all(name in p.results and not p.results[name].overloaded for name in (first, second))
+    ]
 
 
 def relative_difference(point: RatePoint, first: str, second: str) -> float:

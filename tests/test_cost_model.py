@@ -3,25 +3,36 @@
 import json
 import math
 import random
+import re
 from pathlib import Path
 
 import pytest
 
 from contracts import StagePrices
-from cost_model import report
+from contracts.routing import DEFAULT_SMART_MAX_CPU_TOKENS
+from cost_model import cpu_inference_times, report, text_lengths
 from cost_model.__main__ import main
-from cost_model.layouts import LAYOUTS, EndpointSettings
+from cost_model.cpu_inference_times import CpuInferenceTimes
+from cost_model.layouts import LAYOUTS, EndpointSettings, SmartRouting
 from cost_model.simulator import CPU, EndpointConfig, EndpointUsage, SimResult, simulate
 from cost_model.stage_times import SHIPPED, StageSample, StageTimesError, load
-from cost_model.sweep import RatePoint, SweepSettings, crossings, run_point
+from cost_model.sweep import RatePoint, ShareRow, SweepSettings, crossings, run_point
+from cost_model.text_lengths import DEFAULT_MIX, Bucket, TextLengthMix, TextLengthsError
 from cost_model.traffic import DAY_S, PROFILES
 
 CPU_PRICE, GPU_PRICE = 0.0002, 0.0015
 
 
 def configs(**overrides) -> dict[str, EndpointConfig]:
-    """Cold starts 2 s (preprocess), 5 s (inference, GPU-only), 1.5 s (postprocess)."""
-    cold = {"preprocess": 2.0, "inference": 5.0, "postprocess": 1.5, "gpu_only": 5.0}
+    """Cold starts 2 s (preprocess), 5 s (inference, GPU-only), 3 s (CPU inference), 1.5 s
+    (postprocess)."""
+    cold = {
+        "preprocess": 2.0,
+        "inference": 5.0,
+        "inference_cpu": 3.0,
+        "postprocess": 1.5,
+        "gpu_only": 5.0,
+    }
     settings = EndpointSettings(
         prices=StagePrices(),
         cold_start_s=cold,
@@ -37,11 +48,18 @@ def configs(**overrides) -> dict[str, EndpointConfig]:
 
 
 SAMPLE = StageSample(preprocess_s=0.010, inference_s=0.050, postprocess_s=0.020)
+# The CPU inference endpoint: 20 ms plus 1 ms a token (30 ms at 10 tokens, 130 ms at 110).
+ROUTING = SmartRouting(
+    max_cpu_tokens=128, cpu_inference=CpuInferenceTimes([(10, 0.030), (110, 0.130)])
+)
+SHORT, LONG = 30, 500  # tokens: 50 ms on the CPU endpoint; over the threshold
 
 
-def run_layout(name: str, arrivals: list[float], window=None, **overrides) -> SimResult:
-    layout = LAYOUTS[name](configs(**overrides))
-    routes = [layout.route(SAMPLE) for _ in arrivals]
+def run_layout(
+    name: str, arrivals: list[float], window=None, tokens: list[int] | None = None, **overrides
+) -> SimResult:
+    layout = LAYOUTS[name](configs(**overrides), ROUTING)
+    routes = [layout.route(SAMPLE, n) for n in tokens or [LONG] * len(arrivals)]
     return simulate(layout.endpoints, arrivals, routes, window=window)
 
 
@@ -69,6 +87,151 @@ def test_one_request_an_hour_costs_cold_start_execution_and_idle_timeout_on_each
     assert billed(gpu_only) == {"gpu_only": 22.0}
     assert gpu_only.cost_usd == pytest.approx(2 * 0.0165)
     assert gpu_only.latencies_s == pytest.approx([5.08, 5.08])
+
+
+def test_all_short_traffic_never_starts_a_gpu_worker():
+    # Smart, one short request (30 tokens: 20 + 30 ms on the CPU endpoint) at t=0 and t=3600:
+    #   preprocess    starts 0,     ready 2.00, done 2.010, stops 7.010: 7.01 s -> 8 s billed
+    #   inference_cpu starts 2.010, ready 5.01, done 5.060, stops 10.06: 8.05 s -> 9 s
+    #   postprocess   starts 5.060, ready 6.56, done 6.580, stops 11.58: 6.52 s -> 7 s
+    #   (8 + 9 + 7) x 0.0002 = $0.0048 a request, answered at 6.58 s; the split's is $0.0195.
+    # The GPU endpoint gets no job: no worker starts, nothing is billed, no cold start waited.
+    smart = run_layout("smart", [0.0, 3600.0], (0.0, 7200.0), tokens=[SHORT, SHORT])
+    assert billed(smart) == {
+        "preprocess": 16,
+        "inference_cpu": 18,
+        "inference": 0,
+        "postprocess": 14,
+    }
+    gpu = smart.endpoints[2]
+    assert (gpu.name, gpu.workers_started, gpu.peak_workers, gpu.cost_usd) == ("inference", 0, 0, 0)
+    assert smart.cost_usd == pytest.approx(2 * 0.0048)
+    assert smart.latencies_s == pytest.approx([6.58, 6.58])
+
+
+def test_a_short_and_a_long_request_counted_by_hand():
+    # Smart, no window (whole lifetimes): A, 30 tokens, at t=0; B, 500 tokens, at t=1.
+    #   preprocess P starts 0, ready 2.0; runs A 2.000-2.010, then B 2.010-2.020 (one CPU job
+    #     at a time); stops 7.020: 7.02 s -> 8 s.
+    #   inference_cpu C (A) starts 2.010, ready 5.010, done 5.060, stops 10.060: 8.05 s -> 9 s.
+    #   inference G (B) starts 2.020, ready 7.020, done 7.070, stops 12.070: 10.05 s -> 11 s.
+    #   postprocess Q starts 5.060 for A, ready 6.560, A done 6.580; B comes at 7.070 to the
+    #     warm Q, done 7.090; stops 12.090: 7.03 s -> 8 s.
+    # (8 + 9 + 8) x 0.0002 + 11 x 0.0015 = $0.0215. A answers at 6.58 s, B at 7.09 - 1 = 6.09 s.
+    smart = run_layout("smart", [0.0, 1.0], tokens=[SHORT, LONG])
+    assert billed(smart) == {"preprocess": 8, "inference_cpu": 9, "inference": 11, "postprocess": 8}
+    assert smart.cost_usd == pytest.approx(0.0215)
+    assert smart.latencies_s == pytest.approx([6.09, 6.58])
+    # The split sends both to the GPU: G starts 2.010 for A, ready 7.010, runs A and B side by
+    # side, done 7.060, stops 12.060 (11 s); Q starts 7.060, ready 8.560, A and B done 8.580
+    # and 8.600, stops 13.600 (7 s). (8 + 7) x 0.0002 + 11 x 0.0015 = $0.0195: the smart
+    # layout paid the CPU endpoint's cold start and idle timeout on top, and answered sooner.
+    split = run_layout("split", [0.0, 1.0], tokens=[SHORT, LONG])
+    assert billed(split) == {"preprocess": 8, "inference": 11, "postprocess": 7}
+    assert split.cost_usd == pytest.approx(0.0195)
+    assert split.latencies_s == pytest.approx([7.6, 8.58])
+
+
+def all_of(low: int, high: int) -> TextLengthMix:
+    return TextLengthMix((Bucket(low, high, 1.0),), f"{low}-{high} tokens")
+
+
+def test_all_long_traffic_costs_what_the_split_does_and_nothing_on_the_cpu_endpoint():
+    # Requests over the threshold take the split's path: same arrivals, same stage times, so
+    # the same three endpoints' bills, and the CPU inference endpoint never starts.
+    samples = [SAMPLE, StageSample(0.02, 0.2, 0.01)]
+    settings = SweepSettings(requests=300, warmup_s=30, text_lengths=all_of(129, 2048))
+    layouts = [LAYOUTS[name](configs(), ROUTING) for name in ("split", "smart")]
+    for rate in (1 / 60, 2.0, 40.0):
+        point = run_point(layouts, rate, samples, settings)
+        split, smart = point.results["split"], point.results["smart"]
+        by_name = {usage.name: usage for usage in smart.endpoints}
+        cpu = by_name.pop("inference_cpu")
+        assert (cpu.billed_s, cpu.workers_started, cpu.cost_usd) == (0, 0, 0)
+        assert list(by_name.values()) == split.endpoints
+        assert smart.cost_usd == split.cost_usd
+        assert smart.latencies_s == split.latencies_s
+
+
+def test_a_sweep_of_short_traffic_bills_no_gpu_second():
+    settings = SweepSettings(requests=300, warmup_s=30, text_lengths=all_of(8, 128))
+    smart = LAYOUTS["smart"](configs(), ROUTING)
+    for rate in (1 / 60, 2.0):
+        result = run_point([smart], rate, [SAMPLE], settings).results["smart"]
+        gpu = next(usage for usage in result.endpoints if usage.name == "inference")
+        assert (gpu.billed_s, gpu.workers_started) == (0, 0)
+
+
+def test_the_cpu_inference_time_is_interpolated_by_tokens():
+    times = CpuInferenceTimes([(110, 0.130), (10, 0.030)])  # sorted on the way in
+    assert times.seconds(4) == 0.030  # below the smallest size: its time
+    assert times.seconds(60) == pytest.approx(0.080)
+    assert times.seconds(110) == pytest.approx(0.130)
+    assert times.seconds(1010) == pytest.approx(1.030)  # along the last two sizes' line
+    assert CpuInferenceTimes([(100, 0.1)]).seconds(300) == pytest.approx(0.3)
+
+
+def test_the_shipped_cpu_inference_times_load_with_their_machine_and_cold_start():
+    times = cpu_inference_times.load()
+    assert len(times.points) >= 5
+    assert set(times.cold_starts_s) == {"inference_cpu"}
+    assert times.header["machine"]["cores"]
+    # More tokens never cost less time than the fewest: the fixed cost comes first.
+    assert times.seconds(2048) > times.seconds(DEFAULT_SMART_MAX_CPU_TOKENS) > 0
+
+
+def test_the_default_text_length_mix_is_mostly_short_with_a_long_tail():
+    assert DEFAULT_MIX.short_share(DEFAULT_SMART_MAX_CPU_TOKENS) == pytest.approx(0.80)
+    drawn = DEFAULT_MIX.draw(random.Random(1), 10_000)
+    assert sum(n <= 128 for n in drawn) == pytest.approx(8000, rel=0.03)
+    assert min(drawn) >= 8 and max(drawn) <= 2048 and max(drawn) > 1000
+
+
+def test_a_short_share_reweights_each_side_of_the_threshold_and_keeps_its_shape():
+    # 8-32 35%, 33-64 25%, 65-128 20% | 129-256 10%, 257-512 6%, 513-2048 4%; at 90% short
+    # the short side is scaled by 0.9 / 0.8, the long side by 0.1 / 0.2.
+    mix = DEFAULT_MIX.with_short_share(0.9, 128)
+    assert [b.weight for b in mix.buckets] == pytest.approx(
+        [0.35 * 1.125, 0.25 * 1.125, 0.20 * 1.125, 0.05, 0.03, 0.02]
+    )
+    # A bucket across the threshold is cut at it, in proportion to its token counts:
+    # 101-200 at 150 tokens is 50 counts short (101-150), 50 long.
+    cut = all_of(101, 200).with_short_share(0.3, 150)
+    assert cut.buckets == (Bucket(101, 150, 0.3), Bucket(151, 200, 0.7))
+    assert all(n <= 128 for n in DEFAULT_MIX.with_short_share(1, 128).draw(random.Random(), 500))
+    with pytest.raises(TextLengthsError, match="no request has more than 128 tokens"):
+        all_of(8, 100).with_short_share(0.5, 128)
+
+
+def test_text_lengths_come_from_counts_or_smart_answers(tmp_path):
+    path = tmp_path / "lengths.txt"
+    path.write_text(
+        "# tokens per request\n"
+        "40\n"
+        "40, 2  # seen twice more\n"
+        '{"route": {"endpoint": "cpu", "tokens": 300}}\n'
+        '{"error": "bad input"}\n'
+        '{"tokens": 12}\n'
+    )
+    mix = text_lengths.load(path)
+    assert mix.buckets == (Bucket(12, 12, 1), Bucket(40, 40, 3), Bucket(300, 300, 1))
+    assert mix.short_share(128) == pytest.approx(0.8)
+
+
+def test_an_endpoint_given_more_work_than_its_workers_can_do_is_overloaded():
+    # One worker at most, one job at a time, a 1 s job every 0.5 s: twice what it can do.
+    endpoint = EndpointConfig("cpu", CPU_PRICE, cold_start_s=0.0, concurrency=1, workers_max=1)
+    arrivals = [k * 0.5 for k in range(200)]
+    result = simulate([endpoint], arrivals, [[(0, ((CPU, 1.0),))]] * 200, window=(0.0, 100.0))
+    assert result.endpoints[0].load == pytest.approx(2.0)
+    assert [u.name for u in result.overloaded] == ["cpu"]
+    point = RatePoint(2.0, {"split": result})
+    assert "split (overloaded: cpu at 2.0x)" in report.table([point], ["split"])
+    assert report.OVERLOADED_NOTE in report.table([point], ["split"])
+    # Three workers could do 3 s of work a second: a load of 2/3, not overloaded.
+    relaxed = EndpointConfig("cpu", CPU_PRICE, 0.0, concurrency=1, workers_max=3)
+    routes = [[(0, ((CPU, 1.0),))]] * 200
+    assert not simulate([relaxed], arrivals, routes, window=(0.0, 100.0)).overloaded
 
 
 def test_a_steady_load_that_keeps_one_worker_busy_costs_one_workers_uptime():
@@ -149,7 +312,7 @@ def test_a_lifetime_crossing_the_window_edge_is_billed_for_its_part_inside():
 
 
 def sweep_point(seed: int) -> RatePoint:
-    layouts = [make(configs()) for make in LAYOUTS.values()]
+    layouts = [make(configs(), ROUTING) for make in LAYOUTS.values()]
     samples = [SAMPLE, StageSample(0.02, 0.2, 0.01)]
     settings = SweepSettings(requests=300, warmup_s=30, seed=seed)
     return run_point(layouts, 2.0, samples, settings)
@@ -185,6 +348,43 @@ def test_the_break_even_sentence():
     )
 
 
+def test_the_break_even_sentence_when_the_first_layout_wins_below_it():
+    # Smart $1.0 against split $2.0 at 1/s, $1.8 vs $1.2 at 10/s: smart is cheaper below the
+    # crossing, the split above it, where it saves (1.8 - 1.2) / 1.8 = 33%.
+    points = [
+        RatePoint(rate, {"smart": result_costing(smart), "split": result_costing(split)})
+        for rate, smart, split in ((1.0, 1.0, 2.0), (10.0, 1.8, 1.2))
+    ]
+    (crossing,) = crossings(points, "smart", "split")
+    assert crossing.cheaper_above == "split"
+    assert report.verdict(points, [crossing], "smart", "split") == (
+        f"Below {crossing.rate:.2g} requests per second ({report.format_rate(crossing.rate)}) "
+        "the smart layout is cheaper; above it the split saves up to 33% (at 10/s)."
+    )
+    cheaper = [RatePoint(1.0, {"smart": result_costing(1.0), "split": result_costing(2.0)})]
+    assert report.verdict(cheaper, [], "smart", "split") == (
+        "The smart layout is cheaper at every simulated rate, saving 50% to 50% over the split "
+        "(most at 1/s)."
+    )
+
+
+def test_where_smart_pays_is_read_off_the_shares():
+    # Smart against split: +10% at 25% short, -30% at 50%: even a quarter of the way between,
+    # at 31.25% short.
+    row = ShareRow(1.0, {0.25: 0.10, 0.5: -0.30, 1.0: -0.6})
+    assert row.pays_from() == pytest.approx(0.3125)
+    assert ShareRow(1.0, {0.25: -0.1, 0.5: -0.3}).pays_from() == 0  # at every share tried
+    assert ShareRow(1.0, {0.25: 0.1, 0.5: 0.2}).pays_from() is None  # at none
+    # An overloaded share is left out: its cost is too low to trust.
+    overloaded = ShareRow(20.0, {0.5: 0.2, 1.0: -0.5}, overloaded={1.0})
+    assert overloaded.pays_from() is None
+    table = report.share_table([row], [0.25, 0.5, 1.0], 128).splitlines()
+    assert "| 1/s | +10% | -30% | -60% | 31% short |" in table
+    lines = report.share_table([overloaded], [0.5, 1.0], 128).splitlines()
+    assert "| 20/s | +20% | -50%* | never* |" in lines
+    assert any(line.startswith("\\* The smart layout overloaded") for line in lines)
+
+
 def write_jsonl(path, records) -> None:
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
 
@@ -213,20 +413,42 @@ def test_stage_times_come_from_any_jsonl_of_pipeline_timings(tmp_path):
     assert measured.cold_starts_s == {"inference": 4.5}
 
 
+STAGE_TIMES, CPU_TIMES, LENGTHS = load, cpu_inference_times.load, text_lengths.load
+
+
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("read", "content", "message"),
     [
-        ('{"timings": {"total_ms": 1}}\nnot json\n', "line 2: not JSON"),
-        ("[1, 2]\n", "line 1: expected a JSON object"),
-        ('{"timings": {"preprocess": {"round_trip_ms": "fast"}, "total_ms": 1}}\n', "line 1"),
-        ('{"timings": {"total_ms": 1}}\n', "no record with timings for all three stages"),
+        (STAGE_TIMES, '{"timings": {"total_ms": 1}}\nnot json\n', "line 2: not JSON"),
+        (STAGE_TIMES, "[1, 2]\n", "line 1: expected a JSON object"),
+        (
+            STAGE_TIMES,
+            '{"timings": {"preprocess": {"round_trip_ms": "fast"}, "total_ms": 1}}',
+            "line 1",
+        ),
+        (
+            STAGE_TIMES,
+            '{"timings": {"total_ms": 1}}\n',
+            "no record with timings for all three stages",
+        ),
+        (
+            CPU_TIMES,
+            '{"tokens": 0, "round_trip_ms": 3}\n',
+            "line 1: tokens must be an integer >= 1",
+        ),
+        (CPU_TIMES, '{"tokens": 16}\n', "line 1: round_trip_ms (or execution_ms) must be a number"),
+        (CPU_TIMES, '{"machine": {}}\n', "no record with tokens and round_trip_ms"),
+        (LENGTHS, "12\nmany\n", "line 2: expected a token count (37)"),
+        (LENGTHS, "12\n{oops\n", "line 2: not JSON"),
+        (LENGTHS, "0\n", "line 1: tokens must be >= 1"),
+        (LENGTHS, "# nothing\n", "no request's token count in it"),
     ],
 )
-def test_bad_stage_times_files_are_named_with_the_line(tmp_path, content, message):
+def test_bad_input_files_are_named_with_the_line(tmp_path, read, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
-    with pytest.raises(StageTimesError, match=message):
-        load(path)
+    with pytest.raises((StageTimesError, TextLengthsError), match=re.escape(message)):
+        read(path)
 
 
 def test_the_shipped_measurements_load_with_their_machine_and_cold_starts():
@@ -249,13 +471,36 @@ def test_prices_default_to_the_patterns_and_gpu_only_follows_the_gpu_price():
 def test_the_command_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     plot = tmp_path / "cost.png"
     args = ["--rates", "1/h,2/s", "--requests", "40", "--warmup-s", "10", "--quiet"]
+    args += ["--share-rates", "1/h,1/s", "--short-shares", "0.5,1"]
     assert main([*args, "--plot", str(plot), "--idle-timeout", "inference=30"]) == 0
     out = capsys.readouterr().out
     assert "| rate | layout | USD per 1,000 requests | p50 latency | p95 latency |" in out
-    assert "| 1/h | split |" in out and "| 2/s | split |" in out
+    assert "| 1/h | split |" in out and "| 2/s | split |" in out and "|  | smart |" in out
     assert "inference: $0.0015/s, cold start" in out and "idle timeout 30 s" in out
-    assert "GPU-only layout" in out or "split" in out.splitlines()[-2]
+    assert "inference_cpu: $0.0002/s" in out
+    assert "- smart: requests of at most 128 tokens go to inference_cpu" in out
+    assert "80% of requests at most 128 tokens" in out
+    assert "GPU-only layout" in out and "smart layout" in out
+    assert "| rate | 50% short | 100% short | smart pays from |" in out
+    assert "| 1/h |" in out.split("smart pays from")[1] and "| 1/s |" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_threshold_and_the_short_share_are_flags(capsys):
+    args = ["--rates", "1/h", "--requests", "20", "--quiet", "--no-plot", "--layouts", "smart"]
+    assert main([*args, "--max-cpu-tokens", "64", "--short-share", "90%"]) == 0
+    out = capsys.readouterr().out
+    assert "requests of at most 64 tokens go to inference_cpu" in out
+    assert "default mix, 90% short" in out and "90% of requests at most 64 tokens" in out
+    assert "smart pays from" not in out  # no split to compare with
+
+
+def test_text_lengths_without_long_requests_cannot_make_a_share_of_them(tmp_path, capsys):
+    path = tmp_path / "short.txt"
+    path.write_text("40\n60\n")
+    with pytest.raises(SystemExit):
+        main(["--text-lengths", str(path), "--short-shares", "0.5", "--quiet", "--no-plot"])
+    assert "short.txt: no request has more than 128 tokens" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -267,8 +512,13 @@ def test_the_command_prints_the_table_and_writes_the_plot(tmp_path, capsys):
         (["--workers-max", "inference=two"], "'two' is not a number"),
         (["--workers-max", "0"], "workers_max >= 1"),
         (["--price", "inference=-1"], "--price: inference: Input should be greater than"),
-        (["--layouts", "smart"], "unknown ['smart']"),
+        (["--layouts", "magic"], "unknown ['magic']"),
         (["--stage-times", "missing.jsonl"], "cannot read stage times from missing.jsonl"),
+        (["--cpu-inference-times", "none.jsonl"], "cannot read CPU inference times from none"),
+        (["--text-lengths", "none.txt"], "cannot read text lengths from none.txt"),
+        (["--short-share", "2"], "bad share '2': a number from 0 to 1"),
+        (["--short-shares", "0.5,half"], "bad share 'half'"),
+        (["--max-cpu-tokens", "-1"], "bad token count '-1'"),
     ],
 )
 def test_bad_options_get_a_clear_error(args, message, capsys):
