@@ -36,6 +36,9 @@ import httpx
 from cost_model.stage_times import SHIPPED, STAGES
 from scripts.local_stack import REPO_ROOT, WORKERS, LocalStack, free_port, stop_processes
 
+# The three stages /classify runs.
+PIPELINE_WORKERS = [w for w in WORKERS if w[0] != "cpu_inference"]
+
 TINY_MODEL = REPO_ROOT / ".cache" / "tiny-model"
 # Review-like texts of three sizes, cycled so most requests are short, as reviews are.
 SHORT = "Great product, works as described and arrived on time."
@@ -132,7 +135,8 @@ def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) 
 def measure_cold_starts(model: str, runs: int) -> dict[str, float]:
     env = {**os.environ, "MODEL_ID": model, "RUNPOD_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     cold = {}
-    for stage, folder, _ in WORKERS:
+    # The CPU inference worker's (BACKEND=onnx) is measured by measure_cpu_inference.py.
+    for stage, folder, _ in PIPELINE_WORKERS:
         times = [time_cold_start(folder, env) for _ in range(runs)]
         cold[stage] = round(statistics.median(times), 3)
         print(f"  {stage:<12} cold start {cold[stage]:.2f} s (median of {runs})", file=sys.stderr)
@@ -140,10 +144,11 @@ def measure_cold_starts(model: str, runs: int) -> dict[str, float]:
 
 
 def measure_stage_times(model: str, requests: int) -> list[dict]:
-    ports = {n: free_port() for n in (*(w[0] for w in WORKERS), "orchestrator")}
+    ports = {n: free_port() for n in (*(w[0] for w in PIPELINE_WORKERS), "orchestrator")}
     records = []
     with (
-        LocalStack(env={"MODEL_ID": model}, ports=ports) as stack,
+        # /classify alone, which never calls the CPU inference worker: it is not started.
+        LocalStack(env={"MODEL_ID": model}, ports=ports, without=["cpu_inference"]) as stack,
         httpx.Client(base_url=stack.url, timeout=120) as client,
     ):
         for i in range(-5, requests):  # five warm-up requests, not recorded
