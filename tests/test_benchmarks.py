@@ -5,7 +5,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from tokenizers import Tokenizer
 
+from benchmarks.backends import (
+    gpu_break_even_ms,
+    pick_max_cpu_tokens,
+    routed_tokens,
+    text_tokens_for,
+    window_slices,
+)
 from benchmarks.load import closed_loop, percentile
 from benchmarks.plot import plot_throughput
 from benchmarks.workload import SENTENCES, preprocessed, review_texts
@@ -13,6 +21,7 @@ from benchmarks.zero_cost import ZeroCostClassifier, jobs_of_windows, zero_cost_
 from contracts import InferenceOutput
 from inference_worker.model import Classifier
 from inference_worker.settings import InferenceSettings
+from preprocess_worker.windows import WindowTokenizer
 from scripts.make_tiny_model import BASE_VOCAB_SIZE, build_tokenizer
 
 
@@ -81,3 +90,43 @@ def test_percentile_is_nearest_rank(q, expected):
 def test_plot_writes_a_png(tmp_path: Path):
     out = plot_throughput([1, 16, 64], [3.0, 9.0, 10.0], 4.0, 11.0, "test", tmp_path / "t.png")
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+# Backends by text length: the threshold's rule and the workload's windows ----------------
+
+
+def test_threshold_is_the_largest_count_within_budget_with_every_smaller_one():
+    onnx_p50_ms = {16: 10.0, 32: 20.0, 64: 45.0, 128: 60.0, 256: 40.0}
+    # 256's 40 ms is noise past 128's 60 ms: the first count over the budget ends the run.
+    assert pick_max_cpu_tokens(onnx_p50_ms, budget_ms=50) == 64
+    assert pick_max_cpu_tokens(onnx_p50_ms, budget_ms=45) == 64  # at the budget is within
+    assert pick_max_cpu_tokens(onnx_p50_ms, budget_ms=100) == 256
+    assert pick_max_cpu_tokens(onnx_p50_ms, budget_ms=5) is None
+
+
+def test_gpu_break_even_is_the_cpu_time_scaled_by_the_prices():
+    # 50 ms at $0.0002/s costs $0.00001, as does 6.67 ms at $0.0015/s.
+    assert gpu_break_even_ms(50, 0.0002, 0.0015) == pytest.approx(20 / 3)
+    assert gpu_break_even_ms(30, 0.001, 0.001) == 30
+
+
+@pytest.mark.parametrize("overlap", [0, 5, 16, 1000])
+def test_window_slices_cut_where_the_preprocess_worker_cuts(tiny_model_dir: Path, overlap):
+    splitter = WindowTokenizer(tiny_model_dir, overlap)
+    text = " ".join(SENTENCES * 3)
+    whole = Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json")).encode(text).ids
+    first, body, last = whole[0], whole[1:-1], whole[-1]
+    slices = window_slices(len(body), splitter.max_length, splitter.stride)
+    assert len(slices) > 2
+    assert [[first, *body[s], last] for s in slices] == [w.input_ids for w in splitter.split(text)]
+
+
+def test_text_of_a_token_count_has_windows_of_that_many_tokens():
+    # Base-size geometry: 512-token windows ([CLS] + 510 + [SEP]) sharing 128 tokens.
+    assert text_tokens_for(16, 512, 128) == 14
+    assert text_tokens_for(512, 512, 128) == 510
+    # Four full windows: 510 new tokens, then 382 new ones in each of the next three.
+    assert text_tokens_for(2048, 512, 128) == 510 + 3 * 382
+    assert routed_tokens(510 + 3 * 382, 512, 128) == 2048
+    # A second window brings 128 shared tokens: 513 to 642 tokens cannot be, 643 is next.
+    assert routed_tokens(text_tokens_for(600, 512, 128), 512, 128) == 643
