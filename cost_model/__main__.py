@@ -2,7 +2,7 @@
 
     python -m cost_model [--rates 1/h,1/min,0.5/s,100/s] [--profile poisson|bursty|day]
                          [--stage-times FILE.jsonl] [--price inference=0.00044]
-                         [--max-cpu-tokens 128] [--short-share 0.9] ...
+                         [--max-cpu-tokens 64] [--short-share 0.9] ...
 
 Simulates Runpod serverless billing, event by event, for the split layout (three endpoints),
 the GPU-only layout (one GPU endpoint doing all three stages) and the smart layout (the split

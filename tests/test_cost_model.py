@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts import StagePrices
-from contracts.routing import DEFAULT_SMART_MAX_CPU_TOKENS
+from contracts import DEFAULT_SMART_MAX_CPU_TOKENS, StagePrices
 from cost_model import cpu_inference_times, report, text_lengths
 from cost_model.__main__ import main
 from cost_model.cpu_inference_times import CpuInferenceTimes
@@ -181,7 +180,8 @@ def test_the_shipped_cpu_inference_times_load_with_their_machine_and_cold_start(
 
 
 def test_the_default_text_length_mix_is_mostly_short_with_a_long_tail():
-    assert DEFAULT_MIX.short_share(DEFAULT_SMART_MAX_CPU_TOKENS) == pytest.approx(0.80)
+    assert DEFAULT_MIX.short_share(64) == pytest.approx(0.60)
+    assert DEFAULT_MIX.short_share(128) == pytest.approx(0.80)
     drawn = DEFAULT_MIX.draw(random.Random(1), 10_000)
     assert sum(n <= 128 for n in drawn) == pytest.approx(8000, rel=0.03)
     assert min(drawn) >= 8 and max(drawn) <= 2048 and max(drawn) > 1000
@@ -478,8 +478,9 @@ def test_the_command_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     assert "| 1/h | split |" in out and "| 2/s | split |" in out and "|  | smart |" in out
     assert "inference: $0.0015/s, cold start" in out and "idle timeout 30 s" in out
     assert "inference_cpu: $0.0002/s" in out
-    assert "- smart: requests of at most 128 tokens go to inference_cpu" in out
-    assert "80% of requests at most 128 tokens" in out
+    threshold = DEFAULT_SMART_MAX_CPU_TOKENS
+    assert f"- smart: requests of at most {threshold} tokens go to inference_cpu" in out
+    assert f"of requests at most {threshold} tokens" in out
     assert "GPU-only layout" in out and "smart layout" in out
     assert "| rate | 50% short | 100% short | smart pays from |" in out
     assert "| 1/h |" in out.split("smart pays from")[1] and "| 1/s |" in out
@@ -500,7 +501,8 @@ def test_text_lengths_without_long_requests_cannot_make_a_share_of_them(tmp_path
     path.write_text("40\n60\n")
     with pytest.raises(SystemExit):
         main(["--text-lengths", str(path), "--short-shares", "0.5", "--quiet", "--no-plot"])
-    assert "short.txt: no request has more than 128 tokens" in capsys.readouterr().err
+    message = f"short.txt: no request has more than {DEFAULT_SMART_MAX_CPU_TOKENS} tokens"
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
