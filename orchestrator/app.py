@@ -198,6 +198,23 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         on = answer.route.endpoint if answer.route else InferenceTarget.GPU
         return charge(answer.timings, answer.share, answer.stage_shares, on)
 
+    async def classify_one(text: str, request: Request, route: RouteChoice) -> JSONResponse:
+        request_id = request.state.request_id
+        answer = await coalescer(request).classify([text], request_id, route)
+        fields = {
+            **answer.results[0].model_dump(),
+            "request_id": request_id,
+            "timings": answer.timings,
+            "cost": charge_answer(answer),
+        }
+        # /classify answers as it always has; only the route that chose says what it chose.
+        response = (
+            ClassifySmartResponse(**fields, route=answer.route)
+            if route is RouteChoice.SMART
+            else ClassifyResponse(**fields)
+        )
+        return _timed_answer(response, answer.timings)
+
     def require_cpu_inference(request: Request) -> None:
         if not pipeline(request).router.has_cpu:
             raise StageUnavailableError(
@@ -211,15 +228,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         summary="Classify one text: preprocess, inference (GPU), postprocess",
     )
     async def classify(body: ClassifyRequest, request: Request) -> JSONResponse:
-        request_id = request.state.request_id
-        answer = await coalescer(request).classify([body.text], request_id)
-        response = ClassifyResponse(
-            **answer.results[0].model_dump(),
-            request_id=request_id,
-            timings=answer.timings,
-            cost=charge_answer(answer),
-        )
-        return _timed_answer(response, answer.timings)
+        return await classify_one(body.text, request, RouteChoice.GPU)
 
     @app.post(
         "/classify-smart",
@@ -235,16 +244,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         ),
     )
     async def classify_smart(body: ClassifyRequest, request: Request) -> JSONResponse:
-        request_id = request.state.request_id
-        answer = await coalescer(request).classify([body.text], request_id, RouteChoice.SMART)
-        response = ClassifySmartResponse(
-            **answer.results[0].model_dump(),
-            request_id=request_id,
-            timings=answer.timings,
-            cost=charge_answer(answer),
-            route=answer.route,
-        )
-        return _timed_answer(response, answer.timings)
+        return await classify_one(body.text, request, RouteChoice.SMART)
 
     @app.post(
         "/classify-batch",

@@ -26,6 +26,14 @@ def worker_urls(local_stack) -> dict[str, str]:
     return {w.name: w.url(local_stack.host) for w in local_stack.workers}
 
 
+def stage_endpoints(urls: dict[str, str], client: httpx.AsyncClient) -> dict[Stage, StageEndpoint]:
+    """The pipeline's three stages on the local workers at `urls`."""
+    return {
+        stage: StageEndpoint(stage, urls[stage.value], client, 30)
+        for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
+    }
+
+
 @pytest.fixture(scope="module")
 def coalescing_url(local_stack):
     urls = worker_urls(local_stack)
@@ -119,11 +127,7 @@ def test_a_text_a_worker_refuses_fails_only_its_own_request(local_stack):
 
     async def run():
         async with httpx.AsyncClient() as client:
-            endpoints = {
-                stage: StageEndpoint(stage, urls[stage.value], client, 30)
-                for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
-            }
-            return await Pipeline(endpoints).classify_many(
+            return await Pipeline(stage_endpoints(urls, client)).classify_many(
                 [["A good first text."], ["   "], ["A good third text.", "And a fourth."]],
                 ["first", "second", "third"],
             )

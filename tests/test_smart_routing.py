@@ -29,6 +29,7 @@ from orchestrator.runpod_client import (
 from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod
+from tests.test_coalescing import stage_endpoints, worker_urls
 
 SHORT = "A short and happy note."
 # Far more tokens than any threshold below, and than one window of the tiny model.
@@ -207,10 +208,6 @@ def test_a_failed_job_marks_the_gpu_unreachable_until_it_is_read_again():
 
 
 # Against the real local workers ----------------------------------------------------------
-
-
-def worker_urls(local_stack) -> dict[str, str]:
-    return {w.name: w.url(local_stack.host) for w in local_stack.workers}
 
 
 def dead_url() -> str:
@@ -406,10 +403,7 @@ def test_one_shared_run_sends_each_request_to_its_own_endpoint(local_stack):
 
     async def run():
         async with httpx.AsyncClient() as client:
-            endpoints = {
-                stage: StageEndpoint(stage, urls[stage.value], client, 30)
-                for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
-            }
+            endpoints = stage_endpoints(urls, client)
             cpu = StageEndpoint(Stage.INFERENCE, urls["cpu_inference"], client, 30)
             router = InferenceRouter(endpoints[Stage.INFERENCE], cpu, POLICY)
             return await Pipeline(endpoints, router=router).classify_many(
