@@ -29,7 +29,6 @@ shape. The base size (DistilBERT-base) is the default model's.
 import argparse
 import asyncio
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -49,6 +48,7 @@ from inference_worker.model import Classifier
 from inference_worker.onnx_model import OnnxClassifier
 from inference_worker.settings import InferenceSettings
 from preprocess_worker.settings import PreprocessSettings
+from scripts.export_onnx import export_in_subprocess
 from scripts.local_stack import REPO_ROOT
 from scripts.make_tiny_model import ensure_random_model
 
@@ -72,13 +72,8 @@ def exported(size: str) -> Path:
     source = ensure_random_model(MODELS[size], size=size)
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target)
-    # Its own process: the export's tracing leaves state behind that is no part of a worker.
-    subprocess.run(
-        [sys.executable, "-m", "scripts.export_onnx", str(target)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    if failure := export_in_subprocess(target):
+        raise RuntimeError(f"the ONNX export of the {size} model failed: {failure}")
     return target
 
 

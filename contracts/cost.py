@@ -40,6 +40,14 @@ class RequestCost(BaseModel):
     gpu_only_usd: float
 
 
+def priced_as(stage: str, inference_on: InferenceTarget) -> str:
+    """The price table's entry for a stage's jobs: the inference stage run on the CPU
+    inference endpoint is "inference_cpu"."""
+    if stage == "inference" and inference_on is InferenceTarget.CPU:
+        return "inference_cpu"
+    return stage
+
+
 def billed_seconds(timing: StageTiming) -> float:
     ms = timing.execution_ms if timing.execution_ms is not None else timing.round_trip_ms
     return ms / 1000
@@ -65,8 +73,7 @@ def request_cost(
         if timing.execution_ms is None:
             basis = "round_trip"
         seconds = billed_seconds(timing) * (stage_shares or {}).get(stage, share)
-        on_cpu = stage == "inference" and inference_on is InferenceTarget.CPU
-        price = prices.for_stage("inference_cpu" if on_cpu else stage)
+        price = prices.for_stage(priced_as(stage, inference_on))
         stages[stage] = StageCost(
             billed_s=round(seconds, _SECONDS_DIGITS),
             usd_per_s=price,

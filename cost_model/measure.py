@@ -24,8 +24,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,7 +32,14 @@ from pathlib import Path
 import httpx
 
 from cost_model.stage_times import SHIPPED, STAGES
-from scripts.local_stack import REPO_ROOT, WORKERS, LocalStack, free_port, stop_processes
+from scripts.local_stack import (
+    REPO_ROOT,
+    WORKERS,
+    LocalStack,
+    free_port,
+    stop_processes,
+    wait_until_answers,
+)
 
 # The three stages /classify runs.
 PIPELINE_WORKERS = [w for w in WORKERS if w[0] != "cpu_inference"]
@@ -106,25 +111,11 @@ def serving(
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield base, _wait_ready(process, folder, f"{base}/openapi.json", started, timeout_s)
+        # Asked often: the time until it answers is the measurement.
+        wait_until_answers(process, f"{base}/openapi.json", timeout_s, folder, poll_s=0.02)
+        yield base, time.perf_counter() - started
     finally:
         stop_processes([process], 15)
-
-
-def _wait_ready(
-    process: subprocess.Popen, folder: str, url: str, started: float, timeout_s: float
-) -> float:
-    while time.perf_counter() - started < timeout_s:
-        if process.poll() is not None:
-            raise RuntimeError(f"{folder} exited with code {process.returncode} at start")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{folder} was not ready within {timeout_s:g} s")
 
 
 def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) -> float:

@@ -103,28 +103,37 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             api_key = (
                 settings.runpod_api_key.get_secret_value() if settings.runpod_api_key else None
             )
-            endpoints = {
-                stage: StageEndpoint(
+
+            def endpoint(
+                stage: Stage, url: str, timeout_s: float, hosted: bool, **names: str
+            ) -> StageEndpoint:
+                return StageEndpoint(
                     stage,
-                    settings.base_url(stage),
+                    url,
                     client,
-                    settings.timeout_s(stage),
+                    timeout_s,
                     settings.poll_interval_s,
                     api_key,
-                    hosted=settings.hosted(stage),
+                    hosted=hosted,
+                    **names,
+                )
+
+            endpoints = {
+                stage: endpoint(
+                    stage,
+                    settings.base_url(stage),
+                    settings.timeout_s(stage),
+                    settings.hosted(stage),
                 )
                 for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
             }
             cpu_inference = None
             if settings.cpu_inference_base_url is not None:
-                cpu_inference = StageEndpoint(
+                cpu_inference = endpoint(
                     Stage.INFERENCE,
                     settings.cpu_inference_base_url,
-                    client,
                     settings.cpu_inference_timeout_s,
-                    settings.poll_interval_s,
-                    api_key,
-                    hosted=settings.cpu_inference_hosted,
+                    settings.cpu_inference_hosted,
                     name="inference_cpu",
                     variable="CPU_INFERENCE_ENDPOINT",
                 )

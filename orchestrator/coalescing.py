@@ -78,10 +78,15 @@ class Coalescer:
                 self._flush()
             elif self._timer is None:
                 self._timer = loop.call_later(self._wait_s, self._flush)
-        answer, stage_timings, waited_ms = await waiter.future
+        outcome, stage_timings, share, waited_ms = await waiter.future
         total_ms = round((time.perf_counter() - started) * 1000, 3)
-        answer.timings = Timings(**stage_timings, coalesce_wait_ms=waited_ms, total_ms=total_ms)
-        return answer
+        return Answer(
+            results=outcome.results,
+            timings=Timings(**stage_timings, coalesce_wait_ms=waited_ms, total_ms=total_ms),
+            share=share,
+            stage_shares=outcome.shares,
+            route=outcome.route,
+        )
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -145,14 +150,8 @@ class Coalescer:
                 outcome.error.timings = {**own_timings, **outcome.error.timings}
                 _settle(waiter, exception=outcome.error, dispatched=dispatched)
             else:
-                answer = Answer(
-                    results=outcome.results,
-                    timings=Timings(total_ms=0),  # filled in by classify()
-                    share=len(waiter.texts) / total_texts,
-                    stage_shares=outcome.shares,
-                    route=outcome.route,
-                )
-                _settle(waiter, result=(answer, own_timings), dispatched=dispatched)
+                share = len(waiter.texts) / total_texts
+                _settle(waiter, result=(outcome, own_timings, share), dispatched=dispatched)
 
 
 def _settle(

@@ -15,7 +15,7 @@ from prometheus_client import (
 )
 
 from contracts import ErrorType, InferenceTarget, RequestCost, Route, StageTiming
-from contracts.cost import STAGES
+from contracts.cost import STAGES, priced_as
 
 # Seconds: from a local job's few milliseconds to a hosted cold start of minutes.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -117,8 +117,7 @@ class Metrics:
         for stage in STAGES:
             stage_cost = getattr(cost, stage)
             if stage_cost is not None:
-                on_cpu = stage == "inference" and inference_on is InferenceTarget.CPU
-                self.cost.labels("inference_cpu" if on_cpu else stage).inc(stage_cost.usd)
+                self.cost.labels(priced_as(stage, inference_on)).inc(stage_cost.usd)
         self.gpu_only_cost.inc(cost.gpu_only_usd)
 
     def exposition(self) -> bytes:

@@ -267,9 +267,10 @@ def wait_until_answers(
     timeout_s: float,
     name: str,
     tail: Callable[[], str] = lambda: "",
+    poll_s: float = 0.25,
 ) -> None:
-    """Return once `url` answers 200; raise StartupError, with the process's last output,
-    if the process exits first or `timeout_s` passes."""
+    """Return once `url` answers 200 (asked every `poll_s`); raise StartupError, with the
+    process's last output, if the process exits first or `timeout_s` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         code = process.poll()
@@ -281,5 +282,5 @@ def wait_until_answers(
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.25)
+        time.sleep(poll_s)
     raise StartupError(f"{name} did not answer at {url} within {timeout_s:g} s:\n{tail()}")
