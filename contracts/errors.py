@@ -24,6 +24,7 @@ class ErrorType(StrEnum):
     STAGE_TIMEOUT = "stage_timeout"  # a stage did not finish within its timeout (HTTP 504)
     STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
     OVERLOADED = "overloaded"  # too many requests in flight: retry after Retry-After (HTTP 429)
+    SHUTTING_DOWN = "shutting_down"  # the orchestrator is draining: send it elsewhere (HTTP 503)
     INTERNAL = "internal"  # a bug of ours; details are in the logs, never in the answer
 
 

@@ -1,10 +1,14 @@
-"""`python -m orchestrator`: serve the API on HOST:PORT (Runpod load balancers set PORT)."""
+"""`python -m orchestrator`: serve the API on HOST:PORT (Runpod load balancers set PORT).
+
+SIGTERM drains first (orchestrator/drain.py); SIGINT stops at once.
+"""
 
 import logging
 
 import uvicorn
 
 from contracts.startup import load_settings
+from orchestrator.drain import DrainingServer
 from orchestrator.settings import OrchestratorSettings
 
 
@@ -15,8 +19,11 @@ def main() -> None:
     )
     # httpx logs every request at INFO; the orchestrator's own line per request says enough.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(
-        "orchestrator.app:app",
+    # Imported once the settings are known good: the module builds the app at import.
+    from orchestrator.app import app
+
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -24,7 +31,10 @@ def main() -> None:
         access_log=False,
         # Connections from Runpod's proxy are kept alive; let idle ones go before it does.
         timeout_keep_alive=30,
+        # The drain has already waited for the requests; this only bounds uvicorn's own wait.
+        timeout_graceful_shutdown=5,
     )
+    DrainingServer(config, app.state.admission, settings.drain_grace_s).run()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from contracts import (
     ClassifyRequest,
     ClassifyResponse,
     ClassifySmartResponse,
+    ErrorType,
     InferenceInput,
     InferenceOutput,
     InferenceResponse,
@@ -40,9 +41,15 @@ from contracts import (
     request_cost,
 )
 from contracts.postprocess import PostprocessSingleOutput
+from orchestrator.admission import Admission, AdmissionMiddleware, FixedLimit, LatencyLimit
 from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.docs import mount_offline_docs
-from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
+from orchestrator.errors import (
+    ERROR_RESPONSES,
+    InvalidRequestError,
+    error_answer,
+    install_error_handlers,
+)
 from orchestrator.gpu_availability import GpuAvailability
 from orchestrator.health import stage_health
 from orchestrator.metrics import Metrics
@@ -86,6 +93,16 @@ def _server_timing(timings: Timings) -> str:
 def _runs_stage_jobs(scope: Scope) -> bool:
     """The requests MAX_IN_FLIGHT counts: every POST starts stage jobs."""
     return scope.get("method") == "POST"
+
+
+def _limit(settings: OrchestratorSettings) -> LatencyLimit | FixedLimit:
+    if settings.admission == "fixed":
+        return FixedLimit(settings.max_in_flight)
+    return LatencyLimit(
+        settings.max_in_flight,
+        settings.admission_latency_tolerance,
+        settings.admission_probe_interval_s,
+    )
 
 
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
@@ -175,11 +192,12 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         redoc_url=None,
         responses={code: ERROR_RESPONSES[code] for code in (400, 404, 405, 413, 429, 500)},
     )
+    # Added innermost first: RequestGuard (id, body size, 500s), then admission, then the app.
+    app.state.admission = admission = Admission(_limit(settings), metrics)
+    app.add_middleware(AdmissionMiddleware, admission=admission, counts=_runs_stage_jobs)
     app.add_middleware(
         RequestGuard,
-        max_in_flight=settings.max_in_flight,
         max_request_bytes=settings.max_request_bytes,
-        admitted=_runs_stage_jobs,
         metrics=metrics,
     )
     install_error_handlers(app, settings.max_request_bytes)
@@ -371,8 +389,17 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
     @app.get("/ping", summary="Liveness, for Runpod load-balancing endpoints")
-    async def ping() -> dict[str, str]:
-        return {"status": "healthy"}
+    async def ping(request: Request) -> Response:
+        if admission.draining:
+            # Runpod's load balancer takes anything but 200 and 204 as unhealthy.
+            return error_answer(
+                request.state.request_id,
+                request.state.started,
+                503,
+                "The orchestrator is shutting down",
+                ErrorType.SHUTTING_DOWN,
+            )
+        return JSONResponse({"status": "healthy"})
 
     @app.get(
         "/health",

@@ -1,5 +1,7 @@
 """Orchestrator configuration, read from the environment."""
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -72,7 +74,37 @@ class OrchestratorSettings(BaseSettings):
     max_connections: int = Field(default=100, ge=1)
     # Pipeline requests served at once; more are answered 429 with Retry-After instead of
     # queueing without bound (each holds a connection per stage it is in).
-    max_in_flight: int = Field(default=64, ge=1)
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description="The hard ceiling on pipeline requests (every POST) served at once; "
+        "admission keeps fewer in flight when latency says so (ADMISSION).",
+    )
+    admission: Literal["latency", "fixed"] = Field(
+        default="latency",
+        description="`latency`: admit as many pipeline requests as keep the round trip "
+        "within ADMISSION_LATENCY_TOLERANCE times the unloaded one, at most MAX_IN_FLIGHT, "
+        "and answer the rest 429 at once (orchestrator/admission.py). `fixed`: MAX_IN_FLIGHT "
+        "alone.",
+    )
+    admission_latency_tolerance: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="The round trip admission holds to, as a multiple of the unloaded one.",
+    )
+    admission_probe_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the unloaded round trip is measured again (the limit is held "
+        "at 1 for the few requests that takes).",
+    )
+    drain_grace_s: float = Field(
+        default=8.0,
+        ge=0,
+        description="On SIGTERM, how long requests in flight may take to finish (new ones get "
+        "503, /ping 503) before what is left is cancelled with its stage jobs. Under Docker's "
+        "default stop timeout of 10 s.",
+    )
     # Concurrent /classify and /classify-batch requests share one job per stage: a request
     # that finds others in flight waits this long for more to join it (0: never share).
     coalesce_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
