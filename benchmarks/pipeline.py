@@ -3,13 +3,17 @@
 Each level sends the workload's texts in order, round and round, with `concurrency` callers,
 until its request count or its time is used up. Each caller behaves as a well-behaved client:
 an answer with Retry-After (429 when the orchestrator sheds load, 503 while it drains) makes it
-wait that long and send the same text again; any other answer ends the request. Every answer
-is counted by status, nothing stops a level but its bounds, and the latencies reported are
-those of the 200s (the admitted requests), beside the 429s. Every 200's `timings` object is
-kept, so the per-stage times (and `make cost`) can be read from the same run.
+wait and send the same text again, at least Retry-After and, as the same request is refused
+again, twice as long each time up to MAX_BACKOFF_S (exponential backoff, as Runpod's docs ask
+of clients its own API rate-limits), with jitter so the callers do not come back in step; any
+other answer ends the request. Every answer is counted by status, nothing stops a level but
+its bounds, and the latencies reported are those of the 200s (the admitted requests), beside
+the 429s. Every 200's `timings` object is kept, so the per-stage times (and `make cost`) can
+be read from the same run.
 """
 
 import asyncio
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +28,10 @@ STAGES = ("preprocess", "inference", "postprocess")
 RETRIED = (429, 503)
 # A Retry-After that cannot be read: wait this long, as for "1".
 DEFAULT_RETRY_AFTER_S = 1.0
+# The callers of a level start evenly over this long, not in one instant.
+RAMP_S = 1.0
+# The longest wait before sending a refused request again.
+MAX_BACKOFF_S = 4.0
 # What a request that got no HTTP answer at all is counted as.
 NO_ANSWER = "no answer"
 
@@ -59,6 +67,14 @@ class Level:
         return ", ".join(f"{count} x {status}" for status, count in sorted(self.answers.items()))
 
 
+def backoff_s(retry_after: float, refusals: int, rng: random.Random) -> float:
+    """How long to wait after the `refusals`-th refusal of one request: Retry-After, doubled
+    for each refusal after the first, at most MAX_BACKOFF_S (never under Retry-After), and
+    up to a quarter more at random."""
+    doubled = min(MAX_BACKOFF_S, retry_after * 2 ** (refusals - 1))
+    return max(retry_after, doubled) * rng.uniform(1.0, 1.25)
+
+
 def retry_after_s(response: httpx.Response) -> float:
     """Retry-After in seconds (the delta form; an HTTP date or junk counts as 1 s)."""
     value = response.headers.get("Retry-After", "")
@@ -78,10 +94,13 @@ async def run_level(
     answers: Counter[str] = Counter()
     shed_ms: list[float] = []
     deadline = time.perf_counter() + max_seconds
+    # Seeded: the same run waits the same way.
+    rng = random.Random(concurrency)
 
     async def one(index: int) -> dict[str, Any]:
         text_index = index % len(texts)
         record: dict[str, Any] = {"concurrency": concurrency, "text_index": text_index}
+        refusals = 0
         while True:
             started = time.perf_counter()
             try:
@@ -94,7 +113,8 @@ async def run_level(
             if response.status_code == 429:
                 shed_ms.append(wall_ms)
             if response.status_code in RETRIED and "Retry-After" in response.headers:
-                wait_s = retry_after_s(response)
+                refusals += 1
+                wait_s = backoff_s(retry_after_s(response), refusals, rng)
                 if time.perf_counter() + wait_s >= deadline:
                     return {**record, "status": str(response.status_code)}
                 await asyncio.sleep(wait_s)
@@ -104,7 +124,9 @@ async def run_level(
                 record["timings"] = response.json()["timings"]
             return record
 
-    loop: Loop[dict[str, Any]] = await closed_loop(one, concurrency, max_requests, max_seconds)
+    loop: Loop[dict[str, Any]] = await closed_loop(
+        one, concurrency, max_requests, max_seconds, ramp_s=RAMP_S
+    )
     done = [record for record in loop.results if record["status"] == "200"]
     walls = [record["wall_ms"] for record in done]
     level = Level(

@@ -263,11 +263,21 @@ class AdmissionMiddleware:
             )
             await self._refuse(scope, receive, send, 429, message, ErrorType.OVERLOADED)
             return
-        answer = {"status": 0}
+        answer = {"status": 0, "left": False}
+
+        def leave() -> None:
+            if not answer["left"]:
+                answer["left"] = True
+                admission.leave(ticket, ok=200 <= answer["status"] < 300)
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answer["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Before the last byte goes: a client that sends its next request as soon
+                # as it has this answer must find this one gone, or a closed loop of exactly
+                # the limit's size is refused now and then.
+                leave()
             await send(message)
 
         try:
@@ -280,7 +290,7 @@ class AdmissionMiddleware:
                 scope, receive, send, 503, _CUT, ErrorType.SHUTTING_DOWN, retry=False
             )
         finally:
-            admission.leave(ticket, ok=200 <= answer["status"] < 300)
+            leave()
 
     @staticmethod
     async def _refuse(

@@ -37,10 +37,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         405: "The route does not take this method",
         413: "The request body is larger than MAX_REQUEST_BYTES",
         422: "Invalid input: the message names what is wrong, `details` each field",
-        429: "Too many requests in flight (MAX_IN_FLIGHT): retry after `Retry-After` seconds",
+        429: "Too many requests in flight (admission: ADMISSION, MAX_IN_FLIGHT): retry after "
+        "`Retry-After` seconds",
         500: "A bug in the orchestrator: logged by type and request id, never detailed here",
         502: "A stage's job failed: the message names the stage and carries the worker's message",
-        503: "A stage's endpoint cannot be reached, or does not exist",
+        503: "A stage's endpoint cannot be reached, or does not exist; or the orchestrator is "
+        "shutting down (`shutting_down`: send it again, another worker takes it)",
         504: "A stage did not finish within its timeout",
     }.items()
 }

@@ -4,12 +4,13 @@ orchestrator that sheds some requests)."""
 
 import asyncio
 import itertools
+import random
 
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from benchmarks.pipeline import client_for, retry_after_s, run_level
+from benchmarks.pipeline import MAX_BACKOFF_S, backoff_s, client_for, retry_after_s, run_level
 from scripts.local_stack import free_port
 from tests.fake_runpod import serve_in_thread
 
@@ -70,3 +71,13 @@ def test_retry_after_is_read_in_seconds_and_junk_counts_as_one():
     assert retry_after_s(answer("3")) == 3.0
     assert retry_after_s(answer("Wed, 21 Oct 2015 07:28:00 GMT")) == 1.0
     assert retry_after_s(answer(None)) == 1.0
+
+
+def test_a_request_refused_again_waits_longer_up_to_the_cap_never_under_retry_after():
+    rng = random.Random(0)
+    waits = [backoff_s(1.0, refusals, rng) for refusals in range(1, 8)]
+    assert 1.0 <= waits[0] <= 1.25
+    assert 2.0 <= waits[1] <= 2.5
+    assert all(MAX_BACKOFF_S <= w <= MAX_BACKOFF_S * 1.25 for w in waits[3:])
+    # A Retry-After longer than the cap is still honoured.
+    assert backoff_s(10.0, 5, rng) >= 10.0
