@@ -2,18 +2,16 @@
 finishes, the ones after it get 503, /ping says unhealthy, and what outlives the grace
 period is cancelled with its jobs."""
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from scripts.local_stack import REPO_ROOT, free_port, wait_until_answers
-from tests.fake_runpod import API_KEY, serve_fake_runpod
+from scripts.local_stack import free_port
+from tests.fake_runpod import serve_fake_runpod
+from tests.orchestrator_process import start_orchestrator
 
 BODY = {"cleaned_text": "fine", "word_count": 1}
 
@@ -22,32 +20,6 @@ BODY = {"cleaned_text": "fine", "word_count": 1}
 def fake():
     with serve_fake_runpod(free_port()) as server:
         yield server
-
-
-def start_orchestrator(fake, **env: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    environ = {
-        **os.environ,
-        "RUNPOD_API_KEY": API_KEY,
-        "RUNPOD_API_BASE": f"{fake.url}/v2",
-        "PREPROCESS_ENDPOINT": "echo",
-        "POSTPROCESS_ENDPOINT": "echo",
-        "CPU_INFERENCE_ENDPOINT": "",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator"],
-        cwd=REPO_ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_answers(process, f"{url}/ping", 60, "orchestrator")
-    return process, url
 
 
 def in_background(url: str) -> tuple[threading.Thread, dict]:
@@ -76,9 +48,10 @@ def draining(url: str) -> bool:
 
 def test_on_sigterm_the_request_in_flight_finishes_and_new_ones_get_503(fake):
     # Each job needs two status polls a second apart: long enough to signal mid-way.
-    process, url = start_orchestrator(
+    orchestrator = start_orchestrator(
         fake, INFERENCE_ENDPOINT="queued", POLL_INTERVAL_S="1", DRAIN_GRACE_S="30"
     )
+    process, url = orchestrator.process, orchestrator.url
     try:
         submitted = len(fake.submitted["queued"])
         thread, answer = in_background(url)
@@ -91,9 +64,8 @@ def test_on_sigterm_the_request_in_flight_finishes_and_new_ones_get_503(fake):
         thread.join(60)
         assert process.wait(30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-        output = process.stdout.read() if process.stdout else ""
+        output = orchestrator.output()
+        orchestrator.stop()
     assert after.status_code == 503
     assert after.json()["error_type"] == "shutting_down"
     assert after.headers["X-Request-ID"] == after.json()["request_id"]
@@ -105,9 +77,10 @@ def test_on_sigterm_the_request_in_flight_finishes_and_new_ones_get_503(fake):
 
 
 def test_what_outlives_the_grace_period_is_answered_503_and_its_job_cancelled(fake):
-    process, url = start_orchestrator(
+    orchestrator = start_orchestrator(
         fake, INFERENCE_ENDPOINT="stuck", POLL_INTERVAL_S="0.2", DRAIN_GRACE_S="1"
     )
+    process, url = orchestrator.process, orchestrator.url
     try:
         submitted, cancelled = len(fake.submitted["stuck"]), len(fake.cancelled)
         thread, answer = in_background(url)
@@ -116,9 +89,8 @@ def test_what_outlives_the_grace_period_is_answered_503_and_its_job_cancelled(fa
         thread.join(60)
         assert process.wait(30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-        output = process.stdout.read() if process.stdout else ""
+        output = orchestrator.output()
+        orchestrator.stop()
     response = answer["response"]
     assert response.status_code == 503
     assert response.json()["error_type"] == "shutting_down"
