@@ -206,6 +206,8 @@ class Admission:
         self._cut.discard(task)  # type: ignore[arg-type]
         if ok:
             self.limit.answered(ticket)
+            if self.metrics is not None:
+                self.metrics.admission_limit.set(self.limit.current)
 
     def was_cut(self) -> bool:
         return asyncio.current_task() in self._cut
@@ -258,8 +260,8 @@ class AdmissionMiddleware:
         ticket = admission.enter()
         if ticket is None:
             message = (
-                f"Too many requests in flight (now at most {admission.limit.current}, "
-                f"the most that keeps latency bounded); retry after 1 second"
+                f"Too many requests in flight (at most {admission.limit.current} now); "
+                "retry after 1 second"
             )
             await self._refuse(scope, receive, send, 429, message, ErrorType.OVERLOADED)
             return
