@@ -115,7 +115,10 @@ async def run_level(
             if response.status_code in RETRIED and "Retry-After" in response.headers:
                 refusals += 1
                 wait_s = backoff_s(retry_after_s(response), refusals, rng)
-                if time.perf_counter() + wait_s >= deadline:
+                left_s = deadline - time.perf_counter()
+                if wait_s >= left_s:
+                    # Out of time: wait out the level (never send sooner than asked), give up.
+                    await asyncio.sleep(max(0.0, left_s))
                     return {**record, "status": str(response.status_code)}
                 await asyncio.sleep(wait_s)
                 continue

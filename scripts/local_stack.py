@@ -213,8 +213,11 @@ class LocalStack:
         ]
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        running = [s.process for s in self.services if s.process and s.process.poll() is None]
-        stop_processes(running, timeout_s)
+        # The orchestrator first: on SIGTERM it drains, and the requests in flight need the
+        # workers to finish.
+        for services in ([self.orchestrator], self.workers):
+            running = [s.process for s in services if s.process and s.process.poll() is None]
+            stop_processes(running, timeout_s)
 
     def __enter__(self) -> "LocalStack":
         return self.start()
