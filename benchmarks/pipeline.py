@@ -1,15 +1,16 @@
 """The whole local pipeline under closed-loop load: POST /classify at several concurrencies.
 
-Each level sends the workload's texts in order, round and round, with `concurrency` callers,
-until its request count or its time is used up. Each caller behaves as a well-behaved client:
-an answer with Retry-After (429 when the orchestrator sheds load, 503 while it drains) makes it
-wait and send the same text again, at least Retry-After and, as the same request is refused
-again, twice as long each time up to MAX_BACKOFF_S (exponential backoff, as Runpod's docs ask
-of clients its own API rate-limits), with jitter so the callers do not come back in step; any
-other answer ends the request. Every answer is counted by status, nothing stops a level but
-its bounds, and the latencies reported are those of the 200s (the admitted requests), beside
-the 429s. Every 200's `timings` object is kept, so the per-stage times (and `make cost`) can
-be read from the same run.
+Each level sends the workload's texts in order, round and round, with `concurrency` callers
+(started evenly over RAMP_S), until its request count or its time is used up. Each caller
+behaves as a well-behaved client: an answer with Retry-After (429 when the orchestrator sheds
+load, 503 while it drains) makes it wait and send the same text again: Retry-After plus a
+random share of a backoff that doubles each time the same request is refused, up to
+MAX_BACKOFF_S (exponential backoff with full jitter, as Runpod's docs ask of the clients its
+own API rate-limits), so callers refused together do not come back together. Any other answer
+ends the request. Every answer is counted by status, nothing stops a level but its bounds,
+and the latencies reported are those of the 200s (the admitted requests), beside the 429s.
+Every 200's `timings` object is kept, so the per-stage times (and `make cost`) can be read
+from the same run.
 """
 
 import asyncio
@@ -29,7 +30,7 @@ RETRIED = (429, 503)
 # A Retry-After that cannot be read: wait this long, as for "1".
 DEFAULT_RETRY_AFTER_S = 1.0
 # The callers of a level start evenly over this long, not in one instant.
-RAMP_S = 1.0
+RAMP_S = 2.0
 # The longest wait before sending a refused request again.
 MAX_BACKOFF_S = 4.0
 # What a request that got no HTTP answer at all is counted as.
@@ -68,11 +69,12 @@ class Level:
 
 
 def backoff_s(retry_after: float, refusals: int, rng: random.Random) -> float:
-    """How long to wait after the `refusals`-th refusal of one request: Retry-After, doubled
-    for each refusal after the first, at most MAX_BACKOFF_S (never under Retry-After), and
-    up to a quarter more at random."""
-    doubled = min(MAX_BACKOFF_S, retry_after * 2 ** (refusals - 1))
-    return max(retry_after, doubled) * rng.uniform(1.0, 1.25)
+    """How long to wait after the `refusals`-th refusal of one request: Retry-After, plus a
+    random share ("full jitter") of a backoff that doubles with each refusal, from
+    Retry-After up to MAX_BACKOFF_S. Never less than Retry-After; random, so clients
+    refused together do not all come back together."""
+    backoff = min(MAX_BACKOFF_S, retry_after * 2 ** (refusals - 1))
+    return retry_after + rng.uniform(0.0, backoff)
 
 
 def retry_after_s(response: httpx.Response) -> float:
