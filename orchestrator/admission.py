@@ -17,9 +17,10 @@ concurrency filter and Netflix's concurrency-limits do), not a queueing deadline
   (ADMISSION_LATENCY_TOLERANCE) of the unloaded round trip, which is measured.
 
 How (LatencyLimit):
-- the unloaded round trip is the median of requests that ran alone (admitted with nothing
-  else in flight), measured at start and again every ADMISSION_PROBE_INTERVAL_S with the
-  limit held at 1 for the few requests it takes (the probe);
+- the unloaded round trip is the median of the last requests that ran alone (nothing else
+  in flight from their start to their end). When traffic is light most do; under load, the
+  limit is held at 1 until enough have (the probe), at start and whenever
+  ADMISSION_PROBE_INTERVAL_S has passed without them;
 - between probes, each window of requests admitted under one limit ends once enough of
   them are answered; its median round trip against the target moves the limit: over it,
   the limit shrinks in proportion (at most halved); under it, and only if the limit was
@@ -39,6 +40,7 @@ import asyncio
 import contextlib
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +66,9 @@ class Ticket:
     """What admission knew when it let a request in, to judge its round trip later."""
 
     window: int
+    # Admissions so far, this one included: if none came after it, it ran alone to the end.
+    number: int
+    # Nothing else was in flight when it came.
     alone: bool
     started: float
 
@@ -85,9 +90,12 @@ class LatencyLimit:
         # The limit between probes; a float, so small steps add up.
         self.limit = 1.0
         self.unloaded_s: float | None = None
+        # The last round trips of requests that ran alone, whenever they did.
+        self._alone: deque[float] = deque(maxlen=PROBE_SAMPLES)
+        self._alone_since_probe = 0
         self.probing = True
-        self._probe_samples: list[float] = []
         self._next_probe = 0.0
+        self._admissions = 0
         self._window = 0
         self._window_started = clock()
         self._window_samples: list[float] = []
@@ -111,20 +119,22 @@ class LatencyLimit:
             return None
         if in_flight + 1 >= self.current:
             self._reached = True
-        return Ticket(self._window, alone=in_flight == 0, started=self._clock())
+        self._admissions += 1
+        return Ticket(self._window, self._admissions, in_flight == 0, self._clock())
 
     def answered(self, ticket: Ticket) -> None:
         """A 2xx answer to a request admitted with `ticket`."""
         now = self._clock()
         seconds = now - ticket.started
+        if ticket.alone and ticket.number == self._admissions:
+            # It ran alone from start to end: an unloaded round trip, whether probed or not
+            # (when traffic is light, most are).
+            self._alone.append(seconds)
+            self._alone_since_probe += 1
+            self.unloaded_s = statistics.median(self._alone)
         if self.probing:
-            if ticket.alone:
-                self._probe_samples.append(seconds)
-            if len(self._probe_samples) >= PROBE_SAMPLES:
-                self.unloaded_s = statistics.median(self._probe_samples)
-                self.probing = False
-                self._next_probe = now + self.probe_interval_s
-                self._new_window(now)
+            if self._alone_since_probe >= PROBE_SAMPLES:
+                self._end_probe(now)
             return
         # Requests admitted under an older limit say nothing about this one.
         if ticket.window != self._window:
@@ -137,8 +147,17 @@ class LatencyLimit:
         self._adjust(statistics.median(self._window_samples))
         self._new_window(now)
         if now >= self._next_probe:
-            self.probing = True
-            self._probe_samples = []
+            if self._alone_since_probe >= PROBE_SAMPLES:
+                # Enough requests ran alone lately: the unloaded round trip is fresh.
+                self._end_probe(now)
+            else:
+                self.probing = True
+
+    def _end_probe(self, now: float) -> None:
+        self.probing = False
+        self._alone_since_probe = 0
+        self._next_probe = now + self.probe_interval_s
+        self._new_window(now)
 
     def _adjust(self, round_trip_s: float) -> None:
         assert self.target_s is not None
@@ -170,7 +189,7 @@ class FixedLimit:
     def admit(self, in_flight: int) -> Ticket | None:
         if in_flight >= self.ceiling:
             return None
-        return Ticket(0, alone=in_flight == 0, started=self._clock())
+        return Ticket(0, 0, in_flight == 0, self._clock())
 
     def answered(self, ticket: Ticket) -> None:
         pass

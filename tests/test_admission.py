@@ -3,6 +3,7 @@ under a burst over real HTTP (counts, never times)."""
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -39,7 +40,8 @@ def probed(unloaded_s: float = 0.1, ceiling: int = 64) -> tuple[LatencyLimit, Cl
 
 
 def window(limit: LatencyLimit, clock: Clock, seconds: float, reach_limit: bool) -> None:
-    """One window of answers, each `seconds` long; with the limit reached or not."""
+    """One window of answers, each `seconds` long, none alone; with the limit reached or not
+    (a limit of one is reached by any request)."""
     tickets = []
     for i in range(WINDOW_SAMPLES):
         in_flight = limit.current - 1 if reach_limit and i == 0 else 0
@@ -47,7 +49,7 @@ def window(limit: LatencyLimit, clock: Clock, seconds: float, reach_limit: bool)
     clock.now += max(seconds, 1.0)
     for ticket in tickets:
         assert ticket is not None
-        limit.answered(ticket.__class__(ticket.window, ticket.alone, clock.now - seconds))
+        limit.answered(replace(ticket, alone=False, started=clock.now - seconds))
 
 
 def test_the_limit_is_one_until_the_unloaded_round_trip_is_measured():
@@ -60,7 +62,7 @@ def test_the_limit_is_one_until_the_unloaded_round_trip_is_measured():
     # A request that did not run alone says nothing about the unloaded round trip.
     ticket = limit.admit(0)
     assert ticket is not None
-    limit.answered(ticket.__class__(ticket.window, False, ticket.started))
+    limit.answered(replace(ticket, alone=False))
     assert limit.probing
     answer(limit, clock, 0.1)
     assert not limit.probing
@@ -110,6 +112,19 @@ def test_answers_to_requests_admitted_under_an_older_limit_are_not_counted():
         clock.now += 10
         limit.answered(old)  # very slow, but from before the change: ignored
     assert limit.current == 2
+
+
+def test_requests_that_ran_alone_keep_the_unloaded_round_trip_fresh_without_a_probe():
+    limit, clock = probed(unloaded_s=0.5)
+    for _ in range(PROBE_SAMPLES):
+        answer(limit, clock, 0.02)
+    assert limit.unloaded_s == pytest.approx(0.02)
+    # One that had company part of the way is not counted.
+    first = limit.admit(0)
+    second = limit.admit(1)
+    assert first is not None and second is not None
+    limit.answered(replace(first, started=clock.now - 5))
+    assert limit.unloaded_s == pytest.approx(0.02)
 
 
 def test_the_unloaded_round_trip_is_measured_again_after_the_probe_interval():
