@@ -33,6 +33,10 @@ MAX_ADMITTED_P50_X_UNLOADED = 2.0
 MAX_SHED_P95_MS = 50.0
 MIN_THROUGHPUT_X_CONCURRENCY_16 = 0.9
 COMPARED_CONCURRENCY = 16
+# The workers' CPU priority below the orchestrator's and the clients' (nice): on Runpod they
+# run on machines of their own, so the model's forward passes never delay the orchestrator's
+# answers; on one small machine they would, whatever admission did.
+WORKER_NICENESS = 10
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +48,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="of the overload level")
     parser.add_argument("--level-seconds", type=float, default=20.0, help="of the other levels")
     parser.add_argument("--admission", choices=["latency", "fixed"], default="latency")
+    parser.add_argument(
+        "--no-niceness",
+        dest="niceness",
+        action="store_false",
+        help="run the workers at the orchestrator's CPU priority (default: lower, as if on "
+        "machines of their own)",
+    )
     return parser.parse_args()
 
 
@@ -124,7 +135,10 @@ def main() -> None:
     env = {"MODEL_ID": str(model.path), "ADMISSION": args.admission, "LOG_LEVEL": "warning"}
     print(f"orchestrator: ADMISSION={args.admission}, the other settings from the environment")
     print("... starting the local pipeline", flush=True)
-    with LocalStack(env=env, ports=ports, without=["cpu_inference"]) as stack:
+    niceness = WORKER_NICENESS if args.niceness else 0
+    with LocalStack(
+        env=env, ports=ports, without=["cpu_inference"], worker_niceness=niceness
+    ) as stack:
         print(
             f"... unloaded, concurrency {COMPARED_CONCURRENCY}, then {args.clients} clients",
             flush=True,

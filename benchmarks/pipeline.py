@@ -31,8 +31,9 @@ RETRIED = (429, 503)
 DEFAULT_RETRY_AFTER_S = 1.0
 # The callers of a level start evenly over this long, not in one instant.
 RAMP_S = 2.0
-# The longest wait before sending a refused request again.
-MAX_BACKOFF_S = 4.0
+# The longest backoff before sending a refused request again ("truncated exponential
+# backoff": cloud APIs' client libraries cap it at a few tens of seconds).
+MAX_BACKOFF_S = 32.0
 # What a request that got no HTTP answer at all is counted as.
 NO_ANSWER = "no answer"
 

@@ -107,9 +107,11 @@ class LocalStack:
         python: str = sys.executable,
         ready_timeout_s: float = 180.0,
         without: Collection[str] = (),
+        worker_niceness: int = 0,
     ):
         """`without` names workers not to start: the orchestrator is told they have no
-        endpoint (unless `env` names one)."""
+        endpoint (unless `env` names one). `worker_niceness` lowers the workers' CPU
+        priority, as if they ran on machines of their own (benchmarks.overload)."""
         ports = ports or {}
         self.host = host
         self._sink = sink
@@ -120,6 +122,7 @@ class LocalStack:
             Service(
                 name=stage,
                 command=[
+                    *(["nice", "-n", str(worker_niceness)] if worker_niceness else []),
                     python,
                     "handler.py",
                     "--rp_serve_api",
