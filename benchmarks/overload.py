@@ -11,7 +11,8 @@ other on the same stack:
 3. overload: --clients clients for --seconds.
 Every client honours Retry-After (benchmarks/pipeline.py). It prints, for each level, the
 texts/s, the p50/p95 of the admitted requests (the 200s), the 429s and how fast they came,
-and the goals of admission (issue 17): at overload, the admitted p50 at most 2x the unloaded
+the median admission limit the orchestrator reported (/metrics, every half second), and the
+goals of admission (issue 17): at overload, the admitted p50 at most 2x the unloaded
 p50, the p95 of a 429 under 50 ms, and texts/s at least 0.9x those at concurrency 16. It
 takes about two minutes on a 2-core CPU machine; --admission fixed measures the same with
 MAX_IN_FLIGHT alone, for comparison.
@@ -20,7 +21,11 @@ MAX_IN_FLIGHT alone, for comparison.
 import argparse
 import asyncio
 import logging
+import re
+import statistics
 import time
+
+import httpx
 
 from benchmarks.load import ms_since
 from benchmarks.machine import load_average, this_machine
@@ -37,6 +42,8 @@ COMPARED_CONCURRENCY = 16
 # run on machines of their own, so the model's forward passes never delay the orchestrator's
 # answers; on one small machine they would, whatever admission did.
 WORKER_NICENESS = 10
+LIMIT_EVERY_S = 0.5
+_LIMIT = re.compile(r"^orchestrator_admission_limit (\S+)$", re.MULTILINE)
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,35 +65,53 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-async def measure(url: str, texts: list[str], args: argparse.Namespace) -> list[Level]:
-    async with client_for(url, args.clients) as client:
+async def measure(
+    url: str, texts: list[str], args: argparse.Namespace
+) -> tuple[list[Level], list[list[int]]]:
+    """Each level, and the admission limits the orchestrator reported during it."""
+    async with client_for(url, args.clients + 1) as client:
         # Warm-up: connections open, the first passes at each length are slower, and the
         # orchestrator measures its unloaded round trip.
         await run_level(client, texts, 1, 16, args.level_seconds)
-        levels = []
+        levels, limits = [], []
         for concurrency, seconds in (
             (1, args.level_seconds),
             (COMPARED_CONCURRENCY, args.level_seconds),
             (args.clients, args.seconds),
         ):
+            seen: list[int] = []
+            watcher = asyncio.create_task(_watch_limit(client, seen))
             # Bounded by time alone: every level runs as long as it is given.
             level, _ = await run_level(client, texts, concurrency, 10**9, seconds)
+            watcher.cancel()
             levels.append(level)
-    return levels
+            limits.append(seen)
+    return levels, limits
 
 
-def report(levels: list[Level]) -> str:
+async def _watch_limit(client: httpx.AsyncClient, seen: list[int]) -> None:
+    """The orchestrator's admission limit, from /metrics, every LIMIT_EVERY_S."""
+    while True:
+        response = await client.get("/metrics")
+        match = _LIMIT.search(response.text)
+        if match:
+            seen.append(round(float(match.group(1))))
+        await asyncio.sleep(LIMIT_EVERY_S)
+
+
+def report(levels: list[Level], limits: list[list[int]]) -> str:
     lines = [
         "| clients | seconds | texts/s | p50 ms (200s) | p95 ms (200s) | 429s | 429 p95 ms "
-        "| answers |",
+        "| limit | answers |",
         "| ------: | ------: | ------: | ------------: | ------------: | ---: | ---------: "
-        "| ------- |",
+        "| ----: | ------- |",
     ]
-    for level in levels:
+    for level, seen in zip(levels, limits, strict=True):
+        limit = f"{statistics.median(seen):g}" if seen else "-"
         lines.append(
             f"| {level.concurrency:>7} | {level.seconds:>7.1f} | {level.requests_per_s:>7.2f} "
             f"| {level.p50_ms:>13,.0f} | {level.p95_ms:>13,.0f} | {level.shed:>4} "
-            f"| {level.shed_p95_ms:>10,.1f} | {level.answers_text()} |"
+            f"| {level.shed_p95_ms:>10,.1f} | {limit:>5} | {level.answers_text()} |"
         )
     unloaded, compared, overload = levels
     checks = [
@@ -143,12 +168,12 @@ def main() -> None:
             f"... unloaded, concurrency {COMPARED_CONCURRENCY}, then {args.clients} clients",
             flush=True,
         )
-        levels = asyncio.run(measure(stack.url, texts, args))
+        levels, limits = asyncio.run(measure(stack.url, texts, args))
     print()
     print(f"## Overload: {model.name}, ADMISSION={args.admission}")
     print(f"machine: {machine.describe()}")
     print()
-    print(report(levels))
+    print(report(levels, limits))
     print(
         f"\nwhole run {ms_since(started) / 1000:.0f} s; load average {machine.load_average} "
         f"at the start, {load_average()} at the end"
