@@ -42,14 +42,19 @@ from contracts import (
 from contracts.postprocess import PostprocessSingleOutput
 from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.docs import mount_offline_docs
-from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
+from orchestrator.errors import (
+    ERROR_RESPONSES,
+    InvalidRequestError,
+    StageUnavailableError,
+    install_error_handlers,
+)
 from orchestrator.gpu_availability import GpuAvailability
 from orchestrator.health import stage_health
 from orchestrator.metrics import Metrics
 from orchestrator.pipeline import Pipeline, parse_output
 from orchestrator.request_guard import RequestGuard
 from orchestrator.routing import InferenceRouter, RoutingPolicy
-from orchestrator.runpod_client import StageEndpoint, StageUnavailableError
+from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings
 
 _BATCH_ITEMS = TypeAdapter(list[ClassifyRequest])

@@ -35,16 +35,16 @@ from contracts import (
     WorkerError,
 )
 from contracts.tracing import with_request_ids
-from orchestrator.gpu_availability import GpuTrouble
-from orchestrator.metrics import Metrics
-from orchestrator.routing import InferenceRouter, RoutingPolicy
-from orchestrator.runpod_client import (
-    StageEndpoint,
+from orchestrator.errors import (
     StageError,
     StageFailedError,
     StageRejectedInputError,
     typed_stage_error,
 )
+from orchestrator.gpu_availability import GpuTrouble
+from orchestrator.metrics import Metrics
+from orchestrator.routing import InferenceRouter, RoutingPolicy
+from orchestrator.runpod_client import StageEndpoint
 
 
 @functools.cache

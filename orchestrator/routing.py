@@ -12,13 +12,9 @@ when SMART_RETRY_TIMEOUT_ON_CPU allows it. An endpoint the caller named is never
 from dataclasses import dataclass
 
 from contracts import InferenceTarget, Route, RouteChoice, RouteReason, smart_target
+from orchestrator.errors import StageError, StageTimeoutError, StageUnavailableError
 from orchestrator.gpu_availability import GpuAvailability, GpuTrouble
-from orchestrator.runpod_client import (
-    StageEndpoint,
-    StageError,
-    StageTimeoutError,
-    StageUnavailableError,
-)
+from orchestrator.runpod_client import StageEndpoint
 
 # Routes `smart` chose on tokens alone: the ones a failure may send to the other endpoint.
 _CHOSEN_ON_SIZE = (RouteReason.SHORT_TEXT, RouteReason.LONG_TEXT)

@@ -11,15 +11,21 @@ Runpod's execution policy, so an orchestrator that dies cannot leave them runnin
 """
 
 import asyncio
-import json
 import logging
-import re
 import time
 from typing import Any
 
 import httpx
 
-from contracts import ErrorType, FieldError, Limits, Stage, StageTiming, WorkerError
+from contracts import Stage, StageTiming
+from orchestrator.errors import (
+    StageError,
+    StageFailedError,
+    StageOverloadedError,
+    StageTimeoutError,
+    StageUnavailableError,
+    failed_job_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,100 +42,6 @@ _RETRIES = 3
 # A connection pool this long without a free connection means the orchestrator is overloaded.
 _POOL_WAIT_S = 5.0
 _CANCEL_TIMEOUT_S = 5.0
-
-
-class StageError(Exception):
-    status_code = 502
-    error_type = ErrorType.STAGE_FAILED
-
-    def __init__(self, stage: Stage, message: str):
-        super().__init__(f"{stage.value} stage: {message}")
-        self.stage = stage
-        self.message = f"{stage.value} stage: {message}"
-        # Filled on the way up: the failing stage's round trip, then the stages before it.
-        self.timings: dict[str, StageTiming] = {}
-        # Runpod's id of the job, when there was one: for the logs, to find it in the console.
-        self.job_id: str | None = None
-        self.details: list[FieldError] = []
-        self.headers: dict[str, str] = {}
-
-
-class StageFailedError(StageError):
-    """The job ended FAILED or CANCELLED, or its output broke the contract."""
-
-    def __init__(self, stage: Stage, message: str, error_type: ErrorType = ErrorType.STAGE_FAILED):
-        super().__init__(stage, message)
-        self.error_type = error_type
-
-
-class StageRejectedInputError(StageError):
-    """The worker found the caller's input wrong (a duplicate label, a foreign tokenizer):
-    the caller's mistake, answered 422 like the orchestrator's own validation."""
-
-    status_code = 422
-    error_type = ErrorType.INVALID_INPUT
-
-    def __init__(self, stage: Stage, message: str, details: list[FieldError]):
-        super().__init__(stage, message)
-        # The worker's own words: the caller should not have to know which stage spoke.
-        self.message = message
-        self.details = details
-
-
-class StageTimeoutError(StageError):
-    status_code = 504
-    error_type = ErrorType.STAGE_TIMEOUT
-
-
-class StageUnavailableError(StageError):
-    status_code = 503
-    error_type = ErrorType.STAGE_UNAVAILABLE
-
-
-class StageOverloadedError(StageError):
-    """No connection to the endpoint came free in time: too much in flight, not a slow stage."""
-
-    status_code = 429
-    error_type = ErrorType.OVERLOADED
-
-    def __init__(self, stage: Stage, message: str):
-        super().__init__(stage, message)
-        self.headers = {"Retry-After": "1"}
-
-
-def failed_job_error(stage: Stage, error: Any) -> StageError:
-    """The error for a FAILED job: typed when the worker said what kind of failure it was."""
-    typed = WorkerError.from_wire(error)
-    if typed is None:
-        return StageFailedError(stage, worker_message(error))
-    return typed_stage_error(stage, typed)
-
-
-def typed_stage_error(stage: Stage, typed: WorkerError) -> StageError:
-    """A worker's typed error as the orchestrator answers it: the caller's mistake is 422,
-    the rest 502. For a whole job's failure, or one item's in a batch job."""
-    message = typed.error[: Limits.MAX_ERROR_CHARS]
-    if typed.error_type is ErrorType.INVALID_INPUT:
-        return StageRejectedInputError(stage, message, typed.details)
-    return StageFailedError(stage, message, typed.error_type)
-
-
-def worker_message(error: Any) -> str:
-    """The worker's own message, or a neutral one when the SDK wrapped a raised exception."""
-    text = error if isinstance(error, str) else json.dumps(error)
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and ("error_traceback" in parsed or "error_type" in parsed):
-        # The SDK's shape for an exception the handler did not catch: type, message,
-        # traceback, hostname. Only the exception's class name is safe to pass on.
-        match = re.search(r"'([\w.]+)'", str(parsed.get("error_type", "")))
-        name = match.group(1).rsplit(".", 1)[-1] if match else "an exception"
-        return f"the worker raised {name}"
-    if "Traceback (most recent call last)" in text:
-        return "the worker failed (details are in its logs)"
-    return text[: Limits.MAX_ERROR_CHARS]
 
 
 class StageEndpoint:

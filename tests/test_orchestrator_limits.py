@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from contracts import Stage
 from orchestrator.app import create_app
-from orchestrator.runpod_client import StageEndpoint, StageOverloadedError
+from orchestrator.errors import StageOverloadedError
+from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import REPO_ROOT, free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod, serve_in_thread

@@ -16,16 +16,16 @@ from fastapi.testclient import TestClient
 
 from contracts import InferenceTarget, Route, RouteChoice, RouteReason, Stage
 from orchestrator.app import create_app
-from orchestrator.gpu_availability import GpuAvailability, GpuTrouble
-from orchestrator.pipeline import Pipeline
-from orchestrator.routing import InferenceRouter, RoutingPolicy
-from orchestrator.runpod_client import (
-    StageEndpoint,
+from orchestrator.errors import (
     StageFailedError,
     StageRejectedInputError,
     StageTimeoutError,
     StageUnavailableError,
 )
+from orchestrator.gpu_availability import GpuAvailability, GpuTrouble
+from orchestrator.pipeline import Pipeline
+from orchestrator.routing import InferenceRouter, RoutingPolicy
+from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod
