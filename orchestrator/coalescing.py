@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from contracts import ClassificationResult, Route, RouteChoice, StageTiming, Timings
-from orchestrator.errors import StageError
-from orchestrator.pipeline import RequestOutcome, copied_error
+from orchestrator.errors import StageError, copied_error
+from orchestrator.outcome import RequestOutcome
 
 RunMany = Callable[
     [list[list[str]], list[str], list[RouteChoice]],

@@ -133,6 +133,16 @@ class StageOverloadedError(StageError):
         self.headers = {"Retry-After": "1"}
 
 
+def copied_error(exc: StageError) -> StageError:
+    """One exception object per request: each answer fills in its own timings."""
+    # Not copy.copy: an exception is rebuilt from its args, which are not its __init__'s.
+    twin = exc.__class__.__new__(exc.__class__)
+    twin.args = exc.args
+    twin.__dict__.update(exc.__dict__)
+    twin.timings = dict(exc.timings)
+    return twin
+
+
 # The one table from error to HTTP status. A class not listed takes its nearest listed base's.
 STATUS: dict[type[Exception], int] = {
     OrchestratorError: 500,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from contracts import InferenceTarget, Route, RouteChoice, RouteReason, smart_target
 from orchestrator.errors import StageError, StageTimeoutError, StageUnavailableError
 from orchestrator.gpu_availability import GpuAvailability, GpuTrouble
-from orchestrator.runpod_client import StageEndpoint
+from orchestrator.stage_client import StageClient
 
 # Routes `smart` chose on tokens alone: the ones a failure may send to the other endpoint.
 _CHOSEN_ON_SIZE = (RouteReason.SHORT_TEXT, RouteReason.LONG_TEXT)
@@ -111,8 +111,8 @@ class InferenceRouter:
 
     def __init__(
         self,
-        gpu: StageEndpoint,
-        cpu: StageEndpoint | None,
+        gpu: StageClient,
+        cpu: StageClient | None,
         policy: RoutingPolicy,
         gpu_availability: GpuAvailability | None = None,
     ):
@@ -126,7 +126,7 @@ class InferenceRouter:
     def has_cpu(self) -> bool:
         return InferenceTarget.CPU in self._endpoints
 
-    def endpoint(self, target: InferenceTarget) -> StageEndpoint:
+    def endpoint(self, target: InferenceTarget) -> StageClient:
         return self._endpoints[target]
 
     async def gpu_trouble(self) -> GpuTrouble | None:

@@ -309,7 +309,7 @@ def test_a_bug_is_a_500_logged_once_by_type_without_a_traceback(fake, caplog):
         async def broken(texts, request_id="", route=None):
             raise KeyError("the caller's private text")
 
-        app.state.coalescer.classify = broken
+        app.state.services.coalescer.classify = broken
         response = client.post("/classify", json={"text": "my private words"})
         # The same connection still works.
         assert client.get("/ping").status_code == 200

@@ -27,6 +27,7 @@ from orchestrator.pipeline import Pipeline
 from orchestrator.routing import InferenceRouter, RoutingPolicy
 from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings
+from orchestrator.stage_client import HealthReading
 from scripts.local_stack import free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod
 from tests.test_coalescing import stage_endpoints, worker_urls
@@ -131,19 +132,18 @@ class FakeClock:
 
 
 class HealthEndpoint:
-    """A StageEndpoint's `get`, answering what the test sets."""
+    """A stage client's /health reading, made of the answer the test sets."""
 
     def __init__(self, hosted: bool) -> None:
         self.hosted = hosted
         self.answer: httpx.Response | Exception = httpx.Response(200, json={})
         self.calls = 0
 
-    async def get(self, path: str, timeout_s: float) -> httpx.Response:
-        assert path == "/health"
+    async def health(self, timeout_s: float) -> HealthReading:
         self.calls += 1
         if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
+            return HealthReading(self.hosted)
+        return HealthReading.from_response(self.answer, self.hosted)
 
 
 def health(in_queue: int, **workers: int) -> httpx.Response:
