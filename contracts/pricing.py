@@ -24,7 +24,7 @@ class StagePrices(BaseModel):
     preprocess: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
     inference: float = Field(DEFAULT_GPU_USD_PER_S, ge=0)
     postprocess: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
-    # The CPU inference endpoint (ONNX Runtime), which /classify-smart sends small inputs to.
+    # One field per Endpoint, named by its value (contracts/endpoints.py), and gpu_only.
     inference_cpu: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
     gpu_only: float = Field(DEFAULT_GPU_USD_PER_S, ge=0)
 
@@ -37,8 +37,7 @@ class StagePrices(BaseModel):
         return data
 
     def for_stage(self, stage: str) -> float:
-        """The price of `stage` ("preprocess", "inference", "postprocess", "inference_cpu"
-        or "gpu_only")."""
+        """The price of an Endpoint (its value names its field) or of "gpu_only"."""
         if stage not in type(self).model_fields:
             raise ValueError(f"no price for {stage!r}: one of {', '.join(type(self).model_fields)}")
         return getattr(self, stage)

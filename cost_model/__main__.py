@@ -24,10 +24,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contracts import StagePrices, describe_validation_error
+from contracts import Endpoint, StagePrices, describe_validation_error
 from contracts.routing import DEFAULT_SMART_MAX_CPU_TOKENS
 from cost_model import cpu_inference_times, report, text_lengths
-from cost_model.layouts import ENDPOINTS, LAYOUTS, EndpointSettings, SmartRouting
+from cost_model.layouts import ENDPOINTS, GPU_ONLY, LAYOUTS, EndpointSettings, SmartRouting
 from cost_model.stage_times import SHIPPED, StageTimesError, load
 from cost_model.sweep import SweepSettings, crossings, run_sweep, share_sweep
 from cost_model.traffic import PROFILES
@@ -271,13 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
 def endpoint_settings(args: argparse.Namespace, measured_cold_starts: dict) -> EndpointSettings:
     """`measured_cold_starts`: by endpoint, from the measurement files' headers."""
     measured = {**measured_cold_starts}
-    measured.setdefault("gpu_only", measured.get("inference"))
+    measured.setdefault(GPU_ONLY, measured.get(Endpoint.INFERENCE))
     missing = [name for name in ENDPOINTS if measured.get(name) is None]
     cold_start = per_endpoint(args.cold_start, 0.0, float, "--cold-start")
     for name in ENDPOINTS:
         if not any(v.split("=")[0].replace("-", "_") in ("", name) for v in args.cold_start or []):
             if name in missing:
-                source = "CPU inference times" if name == "inference_cpu" else "stage times"
+                source = "CPU inference times" if name == Endpoint.INFERENCE_CPU else "stage times"
                 raise ValueError(
                     f"no measured cold start for {name} in the {source} file: "
                     f"give --cold-start {name}=SECONDS"

@@ -23,13 +23,16 @@ A layout's `route` gives, per request (its stage times and its tokens), the hops
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from contracts import StagePrices
+from contracts import STAGE_ENDPOINTS, Endpoint, StagePrices
 from contracts.routing import InferenceTarget, smart_target
 from cost_model.cpu_inference_times import CpuInferenceTimes
 from cost_model.simulator import CPU, GPU, Dispatch, EndpointConfig, Hop, Scaler
 from cost_model.stage_times import StageSample
 
-ENDPOINTS = ("preprocess", "inference", "inference_cpu", "postprocess", "gpu_only")
+# Every endpoint a layout may have: the pipeline's (contracts' Endpoint), and the one GPU
+# endpoint of the GPU-only layout.
+GPU_ONLY = "gpu_only"
+ENDPOINTS = (*(endpoint.value for endpoint in Endpoint), GPU_ONLY)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def split(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None = 
             (2, ((CPU, sample.postprocess_s),)),
         ]
 
-    endpoints = (configs["preprocess"], configs["inference"], configs["postprocess"])
+    endpoints = tuple(configs[endpoint] for endpoint in STAGE_ENDPOINTS)
     return Layout("split", endpoints, route)
 
 
@@ -65,7 +68,7 @@ def gpu_only(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None
         cpu_before, gpu, cpu_after = sample.preprocess_s, sample.inference_s, sample.postprocess_s
         return [(0, ((CPU, cpu_before), (GPU, gpu), (CPU, cpu_after)))]
 
-    return Layout("gpu-only", (configs["gpu_only"],), route)
+    return Layout("gpu-only", (configs[GPU_ONLY],), route)
 
 
 def smart(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None = None) -> Layout:
@@ -80,10 +83,10 @@ def smart(configs: Mapping[str, EndpointConfig], routing: SmartRouting | None = 
         return [(0, ((CPU, sample.preprocess_s),)), inference, (3, ((CPU, sample.postprocess_s),))]
 
     endpoints = (
-        configs["preprocess"],
-        configs["inference_cpu"],
-        configs["inference"],
-        configs["postprocess"],
+        configs[Endpoint.PREPROCESS],
+        configs[Endpoint.INFERENCE_CPU],
+        configs[Endpoint.INFERENCE],
+        configs[Endpoint.POSTPROCESS],
     )
     return Layout("smart", endpoints, route)
 

@@ -44,7 +44,7 @@ class OrchestratorError(Exception):
         self.details: list[FieldError] = details or []
         self.headers: dict[str, str] = {}
         # Filled on the way up: the failing stage's round trip, then the stages before it.
-        self.timings: dict[str, StageTiming] = {}
+        self.timings: dict[Stage, StageTiming] = {}
 
     @property
     def status_code(self) -> int:
@@ -228,7 +228,7 @@ def error_answer(
     error_type: ErrorType,
     stage: Stage = Stage.ORCHESTRATOR,
     details: list[FieldError] | None = None,
-    stage_timings: dict[str, StageTiming] | None = None,
+    stage_timings: dict[Stage, StageTiming] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The error shape itself; `answer_error` fills it from an error and the STATUS table."""

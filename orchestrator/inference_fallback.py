@@ -5,7 +5,7 @@ endpoint (routing.py says when)."""
 import time
 from collections.abc import Awaitable, Callable
 
-from contracts import InferenceTarget, StageTiming
+from contracts import InferenceTarget, Stage, StageTiming
 from orchestrator.errors import StageError, copied_error
 from orchestrator.outcome import RequestOutcome
 from orchestrator.routing import InferenceRouter
@@ -51,5 +51,5 @@ async def infer_with_fallback(
     own = combined_timing(timings, (time.perf_counter() - started) * 1000, len(members))
     texts = sum(len(o.texts) for o in members)
     for outcome in members:
-        outcome.timings["inference"] = own
-        outcome.shares["inference"] = len(outcome.texts) / texts
+        outcome.timings[Stage.INFERENCE] = own
+        outcome.shares[Stage.INFERENCE] = len(outcome.texts) / texts

@@ -8,6 +8,7 @@ from contracts import (
     PreprocessOutput,
     Route,
     RouteChoice,
+    Stage,
     StageTiming,
     WindowPrediction,
 )
@@ -30,8 +31,8 @@ class RequestOutcome:
     error: StageError | None = None
     # A stage's timing as this request saw it, and its share of that stage's jobs, where they
     # differ from the run's: the inference stage, whose jobs are per endpoint.
-    timings: dict[str, StageTiming] = field(default_factory=dict)
-    shares: dict[str, float] = field(default_factory=dict)
+    timings: dict[Stage, StageTiming] = field(default_factory=dict)
+    shares: dict[Stage, float] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:

@@ -77,7 +77,7 @@ class Pipeline:
         requests: list[list[str]],
         request_ids: list[str] | None = None,
         routes: list[RouteChoice] | None = None,
-    ) -> tuple[list[RequestOutcome], dict[str, StageTiming]]:
+    ) -> tuple[list[RequestOutcome], dict[Stage, StageTiming]]:
         """Classify each request's texts with one job per stage for all of them (the
         inference stage: one per endpoint the requests' `routes` lead to).
 
@@ -92,7 +92,7 @@ class Pipeline:
             for texts, rid, choice in zip(requests, ids, choices, strict=True)
         ]
         self.metrics.requests_per_run.observe(len(outcomes))
-        done: dict[str, StageTiming] = {}
+        done: dict[Stage, StageTiming] = {}
         try:
             await self._run(outcomes, done)
         except StageError as exc:
@@ -101,7 +101,7 @@ class Pipeline:
             raise
         return outcomes, done
 
-    async def _run(self, outcomes: list[RequestOutcome], done: dict[str, StageTiming]) -> None:
+    async def _run(self, outcomes: list[RequestOutcome], done: dict[Stage, StageTiming]) -> None:
         shared_by = len(outcomes)
         # Whether the GPU endpoint can serve is read beside the preprocess stage (a cached
         # reading most of the time), and only when a request leaves the choice to us.
@@ -134,13 +134,13 @@ class Pipeline:
         return await probe
 
     async def _preprocess(
-        self, outcomes: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
+        self, outcomes: list[RequestOutcome], done: dict[Stage, StageTiming], shared_by: int
     ) -> None:
         texts = [{"text": text} for o in outcomes for text in o.texts]
         raw, timing = await self.run_stage(
             Stage.PREPROCESS, {"items": texts}, request_ids(outcomes)
         )
-        done["preprocess"] = timing.model_copy(update={"shared_by": shared_by})
+        done[Stage.PREPROCESS] = timing.model_copy(update={"shared_by": shared_by})
         output = parse_output(Stage.PREPROCESS, PreprocessBatchOutput, raw)
         if len(output.results) != len(texts):
             raise StageFailedError(
@@ -158,7 +158,7 @@ class Pipeline:
     async def _infer(
         self,
         live: list[RequestOutcome],
-        done: dict[str, StageTiming],
+        done: dict[Stage, StageTiming],
         shared_by: int,
         gpu_trouble: GpuTrouble | None,
     ) -> None:
@@ -178,7 +178,7 @@ class Pipeline:
                             self.router, self._infer_jobs, target, members, started, timings
                         )
                     )
-        done["inference"] = combined_timing(timings, _ms_since(started), shared_by)
+        done[Stage.INFERENCE] = combined_timing(timings, _ms_since(started), shared_by)
         for outcome in live:
             if outcome.route is not None:
                 self.metrics.routed(outcome.route)
@@ -217,7 +217,7 @@ class Pipeline:
             raise failures.exceptions[0] from None
 
     async def _postprocess(
-        self, live: list[RequestOutcome], done: dict[str, StageTiming], shared_by: int
+        self, live: list[RequestOutcome], done: dict[Stage, StageTiming], shared_by: int
     ) -> None:
         items = [
             {
@@ -241,7 +241,7 @@ class Pipeline:
             timings,
             PostprocessOutput,
         )
-        done["postprocess"] = combined_timing(timings, _ms_since(started), shared_by)
+        done[Stage.POSTPROCESS] = combined_timing(timings, _ms_since(started), shared_by)
         for outcome, output in shares:
             if output is not None:
                 outcome.results = output.results

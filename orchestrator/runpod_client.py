@@ -98,7 +98,7 @@ class StageEndpoint:
             exc = self._http.no_result_in_time()
             exc.job_id = job.id
             self._cancel_later(job, "the stage timed out")
-            exc.timings[self.stage.value] = StageTiming(round_trip_ms=_ms_since(started))
+            exc.timings[self.stage] = StageTiming(round_trip_ms=_ms_since(started))
             raise exc from None
         except asyncio.CancelledError:
             # Nobody will read this job's answer: a sibling failed or the client went away.
@@ -109,7 +109,7 @@ class StageEndpoint:
                 # A job left in the queue would still run, and bill, after nobody waits for it.
                 exc.job_id = job.id
                 self._cancel_later(job, "the stage timed out")
-            exc.timings[self.stage.value] = StageTiming(round_trip_ms=_ms_since(started))
+            exc.timings[self.stage] = StageTiming(round_trip_ms=_ms_since(started))
             raise
         timing = StageTiming(
             round_trip_ms=_ms_since(started),
@@ -119,7 +119,7 @@ class StageEndpoint:
         try:
             return self._output(body), timing
         except StageError as exc:
-            exc.timings[self.stage.value] = timing
+            exc.timings[self.stage] = timing
             exc.job_id = body.get("id")
             raise
 

@@ -1,5 +1,7 @@
 """Orchestrator configuration, read from the environment."""
 
+from dataclasses import dataclass
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -7,8 +9,8 @@ from contracts import (
     DEFAULT_CPU_USD_PER_S,
     DEFAULT_GPU_USD_PER_S,
     DEFAULT_SMART_MAX_CPU_TOKENS,
+    Endpoint,
     Limits,
-    Stage,
     StagePrices,
 )
 
@@ -26,6 +28,30 @@ def endpoint_base_url(endpoint: str, api_base: str = RUNPOD_API_BASE) -> str:
 def is_hosted(endpoint: str, api_base: str = RUNPOD_API_BASE) -> bool:
     """An endpoint id, or a URL of Runpod's hosted API: it bills, has /cancel and /health."""
     return endpoint_base_url(endpoint, api_base).startswith(api_base.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """One endpoint's settings, as OrchestratorSettings.endpoint() reads them."""
+
+    endpoint: Endpoint
+    # An endpoint id, or a URL (empty: not set; only the CPU inference endpoint may be).
+    value: str
+    timeout_s: float
+    usd_per_s: float
+    api_base: str = RUNPOD_API_BASE
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.value)
+
+    @property
+    def base_url(self) -> str:
+        return endpoint_base_url(self.value, self.api_base)
+
+    @property
+    def hosted(self) -> bool:
+        return self.is_set and is_hosted(self.value, self.api_base)
 
 
 class OrchestratorSettings(BaseSettings):
@@ -95,15 +121,12 @@ class OrchestratorSettings(BaseSettings):
     def _key_for_hosted_endpoints(
         cls, key: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
-        hosted = [
-            f"{name.upper()}_ENDPOINT"
-            for name in ("preprocess", "inference", "postprocess", "cpu_inference")
-            if str(info.data.get(f"{name}_endpoint", "")).strip()
-            and is_hosted(
-                str(info.data[f"{name}_endpoint"]),
-                str(info.data.get("runpod_api_base", RUNPOD_API_BASE)),
-            )
-        ]
+        api_base = str(info.data.get("runpod_api_base", RUNPOD_API_BASE))
+        named = {
+            endpoint.variable: str(info.data.get(f"{endpoint.setting}_endpoint", "")).strip()
+            for endpoint in _KEY_CHECK_ORDER
+        }
+        hosted = [variable for variable, url in named.items() if url and is_hosted(url, api_base)]
         if hosted and not (key and key.get_secret_value().strip()):
             verb = "names a hosted endpoint" if len(hosted) == 1 else "name hosted endpoints"
             raise ValueError(
@@ -111,32 +134,40 @@ class OrchestratorSettings(BaseSettings):
             )
         return key
 
-    def base_url(self, stage: Stage) -> str:
-        return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
+    def endpoint(self, endpoint: Endpoint) -> EndpointSettings:
+        """One endpoint's settings."""
+        url, timeout_s, usd_per_s = {
+            Endpoint.PREPROCESS: (
+                self.preprocess_endpoint,
+                self.preprocess_timeout_s,
+                self.preprocess_usd_per_s,
+            ),
+            Endpoint.INFERENCE: (
+                self.inference_endpoint,
+                self.inference_timeout_s,
+                self.inference_usd_per_s,
+            ),
+            Endpoint.INFERENCE_CPU: (
+                self.cpu_inference_endpoint,
+                self.cpu_inference_timeout_s,
+                self.cpu_inference_usd_per_s,
+            ),
+            Endpoint.POSTPROCESS: (
+                self.postprocess_endpoint,
+                self.postprocess_timeout_s,
+                self.postprocess_usd_per_s,
+            ),
+        }[endpoint]
+        return EndpointSettings(endpoint, url.strip(), timeout_s, usd_per_s, self.runpod_api_base)
 
     def prices(self) -> StagePrices:
-        return StagePrices(
-            preprocess=self.preprocess_usd_per_s,
-            inference=self.inference_usd_per_s,
-            postprocess=self.postprocess_usd_per_s,
-            inference_cpu=self.cpu_inference_usd_per_s,
-        )
+        return StagePrices(**{e.value: self.endpoint(e).usd_per_s for e in Endpoint})
 
-    def hosted(self, stage: Stage) -> bool:
-        return is_hosted(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
 
-    def timeout_s(self, stage: Stage) -> float:
-        return getattr(self, f"{stage.value}_timeout_s")
-
-    @property
-    def cpu_inference_base_url(self) -> str | None:
-        """The CPU inference endpoint's base URL, or None when there is none."""
-        if not self.cpu_inference_endpoint.strip():
-            return None
-        return endpoint_base_url(self.cpu_inference_endpoint, self.runpod_api_base)
-
-    @property
-    def cpu_inference_hosted(self) -> bool:
-        return bool(self.cpu_inference_endpoint.strip()) and is_hosted(
-            self.cpu_inference_endpoint, self.runpod_api_base
-        )
+# The order the API key's error names hosted endpoints in.
+_KEY_CHECK_ORDER = (
+    Endpoint.PREPROCESS,
+    Endpoint.INFERENCE,
+    Endpoint.POSTPROCESS,
+    Endpoint.INFERENCE_CPU,
+)

@@ -13,7 +13,15 @@ import httpx
 from fastapi import FastAPI, Request
 from starlette.types import Scope
 
-from contracts import InferenceTarget, RequestCost, Stage, Timings, request_cost
+from contracts import (
+    STAGE_ENDPOINTS,
+    Endpoint,
+    InferenceTarget,
+    RequestCost,
+    Stage,
+    Timings,
+    request_cost,
+)
 from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.errors import StageUnavailableError
 from orchestrator.gpu_availability import GpuAvailability
@@ -56,7 +64,7 @@ class Services:
         self,
         timings: Timings,
         share: float = 1.0,
-        stage_shares: dict[str, float] | None = None,
+        stage_shares: dict[Stage, float] | None = None,
         inference_on: InferenceTarget = InferenceTarget.GPU,
     ) -> RequestCost:
         """The request's execution cost, counted in the metrics as it is answered."""
@@ -77,10 +85,9 @@ class Services:
             max_keepalive_connections=settings.max_connections,
         )
         async with httpx.AsyncClient(limits=limits) as client:
-            endpoints, cpu_inference = runpod_endpoints(settings, client)
-            self.pipeline = Pipeline(
-                endpoints, self.metrics, inference_router(settings, endpoints, cpu_inference)
-            )
+            endpoints = runpod_endpoints(settings, client)
+            stages = {e.stage: endpoints[e] for e in STAGE_ENDPOINTS}
+            self.pipeline = Pipeline(stages, self.metrics, inference_router(settings, endpoints))
             self.coalescer = Coalescer(
                 self.pipeline.classify_many, settings.coalesce_wait_ms, settings.coalesce_max_texts
             )
@@ -98,54 +105,43 @@ def services(request: Request) -> Services:
 
 def runpod_endpoints(
     settings: OrchestratorSettings, client: httpx.AsyncClient
-) -> tuple[dict[Stage, StageEndpoint], StageEndpoint | None]:
+) -> dict[Endpoint, StageEndpoint]:
     """The three stages' Runpod endpoints, and the CPU inference one when it is set."""
     api_key = settings.runpod_api_key.get_secret_value() if settings.runpod_api_key else None
-
-    def endpoint(stage: Stage, url: str, timeout_s: float, hosted: bool, **names: str):
-        return StageEndpoint(
-            stage, url, client, timeout_s, settings.poll_interval_s, api_key, hosted=hosted, **names
+    endpoints = {}
+    for endpoint in Endpoint:
+        config = settings.endpoint(endpoint)
+        if endpoint is Endpoint.INFERENCE_CPU and not config.is_set:
+            continue
+        endpoints[endpoint] = StageEndpoint(
+            endpoint.stage,
+            config.base_url,
+            client,
+            config.timeout_s,
+            settings.poll_interval_s,
+            api_key,
+            hosted=config.hosted,
+            name=endpoint.value,
+            variable=endpoint.variable,
         )
-
-    endpoints = {
-        stage: endpoint(
-            stage, settings.base_url(stage), settings.timeout_s(stage), settings.hosted(stage)
-        )
-        for stage in (Stage.PREPROCESS, Stage.INFERENCE, Stage.POSTPROCESS)
-    }
-    cpu_inference = None
-    if settings.cpu_inference_base_url is not None:
-        cpu_inference = endpoint(
-            Stage.INFERENCE,
-            settings.cpu_inference_base_url,
-            settings.cpu_inference_timeout_s,
-            settings.cpu_inference_hosted,
-            name="inference_cpu",
-            variable="CPU_INFERENCE_ENDPOINT",
-        )
-    return endpoints, cpu_inference
+    return endpoints
 
 
 def inference_router(
-    settings: OrchestratorSettings,
-    endpoints: dict[Stage, StageEndpoint],
-    cpu_inference: StageEndpoint | None,
+    settings: OrchestratorSettings, endpoints: dict[Endpoint, StageEndpoint]
 ) -> InferenceRouter:
     """The inference stage's endpoints and the policy that picks one per request."""
+    gpu, cpu = endpoints[Endpoint.INFERENCE], endpoints.get(Endpoint.INFERENCE_CPU)
     return InferenceRouter(
-        endpoints[Stage.INFERENCE],
-        cpu_inference,
+        gpu,
+        cpu,
         RoutingPolicy(
             max_cpu_tokens=settings.smart_max_cpu_tokens,
             fallback_max_tokens=settings.smart_fallback_max_tokens,
-            has_cpu=cpu_inference is not None,
+            has_cpu=cpu is not None,
             retry_timeout_on_cpu=settings.smart_retry_timeout_on_cpu,
         ),
-        GpuAvailability(
-            endpoints[Stage.INFERENCE],
-            settings.smart_gpu_max_queue_s,
-            settings.smart_gpu_health_interval_s,
-        ),
+        GpuAvailability(gpu, settings.smart_gpu_max_queue_s, settings.smart_gpu_health_interval_s),
     )
 
 
