@@ -28,9 +28,9 @@ def test_every_spelling_of_an_endpoint_follows_from_the_enum() -> None:
         for suffix in ("endpoint", "timeout_s", "usd_per_s"):
             assert f"{endpoint.setting}_{suffix}" in fields
     assert set(StagePrices.model_fields) == {*Endpoint, "gpu_only"}
-    assert ENDPOINTS == (*Endpoint, GPU_ONLY)
+    assert (*Endpoint, GPU_ONLY) == ENDPOINTS
     assert {DeployStage(e.value) for e in Endpoint} <= set(DeployStage)
-    assert WIRED_KEYS == {DeployStage(e.value): e.variable for e in Endpoint}
+    assert {DeployStage(e.value): e.variable for e in Endpoint} == WIRED_KEYS
     assert priced_as("inference", InferenceTarget.CPU) is Endpoint.INFERENCE_CPU
 
 

@@ -535,7 +535,7 @@ def test_the_readme_shows_what_the_command_prints(capsys):
     # paste it back when the model or the shipped measurements change.
     assert main(["--quiet", "--no-plot"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("## Cost") :]
     missing = [line for line in printed if line not in section]
     assert not missing, "README's Cost section differs from the command's output:\n" + "\n".join(
