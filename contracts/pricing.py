@@ -2,9 +2,8 @@
 
 Runpod bills a serverless worker per second for as long as it is up (its cold start, every
 job, and the idle timeout after its last job), so a price here is USD per second of one
-worker, not per job. The defaults are the figures of the pattern this project grew from
-($0.0002/s for a CPU worker, $0.0015/s for a GPU worker). Set your own: Runpod's prices
-change, and differ by instance type and GPU pool.
+worker, not per job. The defaults are the figures of the pattern this project grew from.
+Set your own: Runpod's prices change, and differ by instance type and GPU pool.
 """
 
 from typing import Any, Final
