@@ -273,7 +273,7 @@ def _http_error_message(request: Request, exc: HTTPException, max_request_bytes:
     if exc.status_code == 405:
         return f"{request.method} is not allowed on {request.url.path}"
     if exc.status_code == 413:
-        return f"Request body too large (maximum {max_request_bytes:,} bytes)"
+        return BodyTooLargeError(max_request_bytes).message
     if exc.status_code == 400:
         return "Request body could not be read: send UTF-8 JSON"
     return str(exc.detail)
