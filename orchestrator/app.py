@@ -40,6 +40,7 @@ from contracts import (
     request_cost,
 )
 from contracts.postprocess import PostprocessSingleOutput
+from orchestrator.access import install_caller_access
 from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.docs import mount_offline_docs
 from orchestrator.errors import ERROR_RESPONSES, InvalidRequestError, install_error_handlers
@@ -173,8 +174,10 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         # Served from the installed package, not a CDN: /docs works offline (docs.py).
         docs_url=None,
         redoc_url=None,
-        responses={code: ERROR_RESPONSES[code] for code in (400, 404, 405, 413, 429, 500)},
+        responses={code: ERROR_RESPONSES[code] for code in (400, 401, 404, 405, 413, 429, 500)},
     )
+    # Inside RequestGuard: added first, run second.
+    install_caller_access(app, settings)
     app.add_middleware(
         RequestGuard,
         max_in_flight=settings.max_in_flight,
