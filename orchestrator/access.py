@@ -108,6 +108,7 @@ def install_caller_access(app: FastAPI, settings: OrchestratorSettings) -> None:
         settings.api_key_rate_per_s, settings.api_key_burst, settings.api_key_max_in_flight
     )
     app.add_middleware(CallerAccess, keys=keys, limits=limits, open_paths=open_paths)
+    log.info("caller keys required; key ids: %s", ", ".join(keys.ids))
 
 
 def exposure_warning(settings: OrchestratorSettings) -> str | None:

@@ -45,9 +45,6 @@ class CallerKeys:
     def __bool__(self) -> bool:
         return bool(self._keys)
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     @property
     def ids(self) -> list[str]:
         return [key.id for key in self._keys]

@@ -25,6 +25,7 @@ from orchestrator.caller_keys import key_hash
 from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import REPO_ROOT, free_port
 from tests.fake_runpod import API_KEY, serve_fake_runpod, serve_in_thread
+from tests.test_orchestrator_limits import hosted_settings, wait_for
 
 KEY = "k3y-for-the-tests-0123456789abcdef"
 OTHER_KEY = "another-key-for-the-tests-98765"
@@ -35,21 +36,6 @@ WRONG_KEY = "not-a-key-anyone-was-given-00000"
 def fake():
     with serve_fake_runpod(free_port()) as server:
         yield server
-
-
-def keyed_settings(fake, **overrides) -> OrchestratorSettings:
-    """Every stage on the stand-in's `echo` endpoint (its /health answers workers)."""
-    values = {
-        "runpod_api_key": API_KEY,
-        "runpod_api_base": f"{fake.url}/v2",
-        "preprocess_endpoint": "echo",
-        "inference_endpoint": "echo",
-        "postprocess_endpoint": "echo",
-        "cpu_inference_endpoint": "",
-        "poll_interval_s": 0.05,
-        **overrides,
-    }
-    return OrchestratorSettings(**values)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -91,7 +77,7 @@ def key_sources(tmp_path: Path) -> dict[str, dict]:
     ],
 )
 def test_a_route_needs_a_key_it_knows(fake, tmp_path, source):
-    settings = keyed_settings(fake, **key_sources(tmp_path)[source])
+    settings = hosted_settings(fake, **key_sources(tmp_path)[source])
     with TestClient(create_app(settings)) as client:
         missing = client.get("/health")
         wrong = client.get("/health", headers=bearer(WRONG_KEY))
@@ -109,7 +95,7 @@ def test_a_route_needs_a_key_it_knows(fake, tmp_path, source):
 
 
 def test_a_pipeline_route_runs_with_a_key_and_starts_no_job_without_one(fake):
-    settings = keyed_settings(fake, api_keys=KEY)
+    settings = hosted_settings(fake, api_keys=KEY)
     with TestClient(create_app(settings)) as client:
         jobs_before = len(fake.submitted["echo"])
         refused = client.post("/cpu/preprocess", json={"text": "A fine day."})
@@ -122,13 +108,13 @@ def test_a_pipeline_route_runs_with_a_key_and_starts_no_job_without_one(fake):
 
 
 def test_only_ping_is_open_unless_health_and_metrics_are_opened(fake):
-    with TestClient(create_app(keyed_settings(fake, api_keys=KEY))) as client:
+    with TestClient(create_app(hosted_settings(fake, api_keys=KEY))) as client:
         assert client.get("/ping").status_code == 200
         for path in ("/health", "/metrics", "/docs", "/openapi.json", "/no-such-route"):
             assert client.get(path).status_code == 401, path
         # With a key, a missing route is a 404 as before.
         assert client.get("/no-such-route", headers=bearer(KEY)).status_code == 404
-    opened = keyed_settings(fake, api_keys=KEY, open_health_and_metrics=True)
+    opened = hosted_settings(fake, api_keys=KEY, open_health_and_metrics=True)
     with TestClient(create_app(opened)) as client:
         for path in ("/ping", "/health", "/metrics"):
             assert client.get(path).status_code == 200, path
@@ -136,13 +122,13 @@ def test_only_ping_is_open_unless_health_and_metrics_are_opened(fake):
 
 
 def test_without_keys_every_route_stays_open(fake):
-    with TestClient(create_app(keyed_settings(fake))) as client:
+    with TestClient(create_app(hosted_settings(fake))) as client:
         assert client.get("/health").status_code == 200
         assert client.get("/metrics").status_code == 200
 
 
 def test_the_openapi_document_lists_the_401(fake):
-    with TestClient(create_app(keyed_settings(fake, api_keys=KEY))) as client:
+    with TestClient(create_app(hosted_settings(fake, api_keys=KEY))) as client:
         spec = client.get("/openapi.json", headers=bearer(KEY)).json()
     assert spec["paths"]["/classify"]["post"]["responses"]["401"]["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
@@ -186,7 +172,7 @@ def test_a_key_file_line_with_a_bad_name_is_named_by_its_number(tmp_path):
 def test_a_key_past_its_rate_gets_429_and_other_keys_go_on(fake, caplog):
     caplog.set_level(logging.INFO)
     # A refill too slow to matter while the test runs: the bucket is counted, not timed.
-    settings = keyed_settings(
+    settings = hosted_settings(
         fake, api_keys=f"{KEY},{OTHER_KEY}", api_key_rate_per_s=0.001, api_key_burst=3
     )
     with TestClient(create_app(settings)) as client:
@@ -206,7 +192,7 @@ def test_a_key_past_its_rate_gets_429_and_other_keys_go_on(fake, caplog):
 
 def test_a_key_past_its_requests_in_flight_gets_429_until_one_ends(fake, caplog):
     caplog.set_level(logging.INFO)
-    settings = keyed_settings(
+    settings = hosted_settings(
         fake,
         api_keys=f"{KEY},{OTHER_KEY}",
         api_key_max_in_flight=2,
@@ -226,7 +212,7 @@ def test_a_key_past_its_requests_in_flight_gets_429_until_one_ends(fake, caplog)
         threads = [threading.Thread(target=classify) for _ in range(2)]
         for thread in threads:
             thread.start()
-        assert wait_for_in_flight(url, 2)
+        assert wait_for(lambda: in_flight(url, 2), timeout_s=10)
         third = httpx.get(f"{url}/openapi.json", headers=bearer(KEY))
         other = httpx.get(f"{url}/openapi.json", headers=bearer(OTHER_KEY))
         for thread in threads:
@@ -240,14 +226,9 @@ def test_a_key_past_its_requests_in_flight_gets_429_until_one_ends(fake, caplog)
     assert after.status_code == 200
 
 
-def wait_for_in_flight(url: str, count: int) -> bool:
-    """Until the orchestrator's in-flight gauge shows `count` (its /metrics is open here)."""
-    for _ in range(500):
-        metrics = httpx.get(f"{url}/metrics").text
-        if f"orchestrator_requests_in_flight {count:.1f}" in metrics:
-            return True
-        threading.Event().wait(0.02)
-    return False
+def in_flight(url: str, count: int) -> bool:
+    """Whether the orchestrator's in-flight gauge shows `count` (its /metrics is open here)."""
+    return f"orchestrator_requests_in_flight {count:.1f}" in httpx.get(f"{url}/metrics").text
 
 
 # Never a key in a log line ---------------------------------------------------------------
@@ -257,7 +238,7 @@ def test_no_key_or_its_hash_reaches_a_log_line(fake, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     keys_file = tmp_path / "keys"
     keys_file.write_text(f"{key_hash(OTHER_KEY)} ci-runner\n")
-    settings = keyed_settings(
+    settings = hosted_settings(
         fake, api_keys=KEY, api_keys_file=keys_file, api_key_rate_per_s=0.001, api_key_burst=2
     )
     with TestClient(create_app(settings)) as client:
