@@ -1,7 +1,8 @@
 """Caller keys at the door: who may spend the endpoints' money, and how fast.
 
-A plain ASGI middleware, inside RequestGuard (which gives every request its id and answers
-its 500s) and outside admission, so a request refused here never takes an admission slot:
+A plain ASGI middleware, run inside RequestGuard (which gives every request its id and
+answers its 500s); admission belongs inside this one, so a request refused here takes no
+admission slot:
 - with API_KEYS or API_KEYS_FILE set, every route but /ping needs `Authorization: Bearer
   <key>`, and /health and /metrics too unless OPEN_HEALTH_AND_METRICS; a missing or unknown
   key is answered 401 with WWW-Authenticate, in the one error shape (a path that does not

@@ -50,7 +50,7 @@ class CallerKeys:
         return [key.id for key in self._keys]
 
     def match(self, presented: str) -> CallerKey | None:
-        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        digest = hashlib.sha256(presented.encode()).digest()
         found = None
         for key in self._keys:
             # Every hash is compared, even after a match.
