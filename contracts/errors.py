@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     STAGE_FAILED = "stage_failed"  # a worker's job ended FAILED or CANCELLED (HTTP 502)
     STAGE_TIMEOUT = "stage_timeout"  # a stage did not finish within its timeout (HTTP 504)
     STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
+    UNAUTHORIZED = "unauthorized"  # no API key, or one the orchestrator does not know (HTTP 401)
     OVERLOADED = "overloaded"  # too many requests in flight: retry after Retry-After (HTTP 429)
     INTERNAL = "internal"  # a bug of ours; details are in the logs, never in the answer
 

@@ -5,6 +5,7 @@ import logging
 import uvicorn
 
 from contracts.startup import load_settings
+from orchestrator.access import exposure_warning
 from orchestrator.app import create_app
 from orchestrator.settings import OrchestratorSettings
 
@@ -16,6 +17,8 @@ def main() -> None:
     )
     # httpx logs every request at INFO; the orchestrator's own line per request says enough.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if warning := exposure_warning(settings):
+        logging.getLogger("orchestrator").warning(warning)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -25,7 +25,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         # Served from the installed package, not a CDN: /docs works offline (routes/docs.py).
         docs_url=None,
         redoc_url=None,
-        responses={code: ERROR_RESPONSES[code] for code in (400, 404, 405, 413, 429, 500)},
+        responses={code: ERROR_RESPONSES[code] for code in (400, 401, 404, 405, 413, 429, 500)},
     )
     app.state.services = services
     install_middleware(app, settings, services.metrics)

@@ -174,11 +174,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
     for code, description in {
         400: "The request body could not be read (not UTF-8 JSON)",
+        401: "API_KEYS is set and the request has no `Authorization: Bearer` key it lists",
         404: "No route at this path",
         405: "The route does not take this method",
         413: "The request body is larger than MAX_REQUEST_BYTES",
         422: "Invalid input: the message names what is wrong, `details` each field",
-        429: "Too many requests in flight (MAX_IN_FLIGHT): retry after `Retry-After` seconds",
+        429: "Too many requests (MAX_IN_FLIGHT, or the API key's limits): retry after "
+        "`Retry-After` seconds",
         500: "A bug in the orchestrator: logged by type and request id, never detailed here",
         502: "A stage's job failed: the message names the stage and carries the worker's message",
         503: "A stage's endpoint cannot be reached, or does not exist",

@@ -104,12 +104,14 @@ class RequestGuard:
             if self.metrics is not None:
                 self.metrics.answered(_route_of(scope), code, time.perf_counter() - started)
             log.info(
-                "%s %s %d %.1fms request_id=%s%s",
+                "%s %s %d %.1fms request_id=%s%s%s",
                 scope.get("method", "-"),
                 scope.get("path", ""),
                 code,
                 (time.perf_counter() - started) * 1000,
                 request_id,
+                # The caller key's id (access.py), never the key.
+                f" key={state['key_id']}" if "key_id" in state else "",
                 " (the client went away first)" if status["client_gone"] else "",
             )
 

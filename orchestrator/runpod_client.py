@@ -14,6 +14,7 @@ Runpod's execution policy, so an orchestrator that dies cannot leave them runnin
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -78,13 +79,30 @@ class StageEndpoint:
         self._cancelling: set[asyncio.Task] = set()
 
     async def health(self, timeout_s: float) -> HealthReading:
-        """One reading of the endpoint's /health (a local API server has none: any answer
-        there means it is up)."""
+        """One reading of the endpoint's /health. A URL with no such route (Runpod's local
+        API server has none) is also asked for the signs of a Runpod worker."""
         try:
             response = await self._http.get("/health", timeout_s)
+            reading = HealthReading.from_response(response, self.hosted)
+            if self.hosted or reading.shows_workers:
+                return reading
+            return await self._worker_signs(reading, timeout_s)
         except httpx.HTTPError:
             return HealthReading(self.hosted)
-        return HealthReading.from_response(response, self.hosted)
+
+    async def _worker_signs(self, reading: HealthReading, timeout_s: float) -> HealthReading:
+        """Any web server answers; only a worker lists /runsync or takes POST there alone.
+        Each sign is asked for only when the one before it is missing."""
+        if reading.status_code is not None and reading.status_code not in (404, 405, 200):
+            return reading
+        document = await self._http.get("/openapi.json", timeout_s)
+        paths = json_field(document, "paths") if document.status_code == 200 else None
+        if isinstance(paths, dict) and "/runsync" in paths:
+            return replace(reading, worker_sign="Runpod local API server")
+        runsync = await self._http.get("/runsync", timeout_s)
+        if runsync.status_code == 405 and "POST" in runsync.headers.get("allow", ""):
+            return replace(reading, worker_sign="answers POST /runsync")
+        return replace(reading, probe_codes=(document.status_code, runsync.status_code))
 
     async def run(self, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
         """Run one job to its end; return its output and how long each part took."""

@@ -1,6 +1,9 @@
 """Orchestrator configuration, read from the environment."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +16,7 @@ from contracts import (
     Limits,
     StagePrices,
 )
+from orchestrator.caller_keys import CallerKeys, configured_keys
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -210,24 +214,80 @@ class OrchestratorSettings(BaseSettings):
         description="The port it listens on (`make run`: the orchestrator's port too).",
     )
     log_level: str = Field(default="info", description="The log level, of its logs and uvicorn's.")
+    # Caller keys and their limits: orchestrator/caller_keys.py, access.py, key_limits.py.
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Keys callers must send as `Authorization: Bearer <key>`, or better their "
+        "hashes (`sha256:<64 hex digits>`), separated by commas. None (and no API_KEYS_FILE): "
+        "every route is open.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file of caller keys, one a line: a key or `sha256:<hash>`, then an "
+        "optional name that logs show instead of the hash prefix. Added to API_KEYS.",
+    )
+    open_health_and_metrics: bool = Field(
+        default=False,
+        description="With caller keys: serve /health and /metrics without a key too "
+        "(/ping never needs one).",
+    )
+    api_key_rate_per_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests a second each caller key may make, on average (0: no limit); "
+        "more are answered 429 with Retry-After.",
+    )
+    api_key_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Requests a caller key may make at once before API_KEY_RATE_PER_S applies.",
+    )
+    api_key_max_in_flight: int = Field(
+        default=0,
+        ge=0,
+        description="Requests of one caller key served at once (0: no limit beyond "
+        "MAX_IN_FLIGHT); more are answered 429 with Retry-After.",
+    )
 
     @field_validator("runpod_api_key")
     @classmethod
     def _key_for_hosted_endpoints(
         cls, key: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
-        api_base = str(info.data.get("runpod_api_base", RUNPOD_API_BASE))
-        named = {
-            endpoint.variable: str(info.data.get(f"{endpoint.setting}_endpoint", "")).strip()
-            for endpoint in _KEY_CHECK_ORDER
-        }
-        hosted = [variable for variable, url in named.items() if url and is_hosted(url, api_base)]
+        hosted = _hosted_endpoint_variables(info.data)
         if hosted and not (key and key.get_secret_value().strip()):
             verb = "names a hosted endpoint" if len(hosted) == 1 else "name hosted endpoints"
             raise ValueError(
                 f"required, because {' and '.join(hosted)} {verb} (set it to your Runpod API key)"
             )
         return key
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_api_keys(cls, keys: SecretStr | None) -> SecretStr | None:
+        configured_keys(keys.get_secret_value() if keys else None, None)
+        return keys
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_no_file(cls, path: Any) -> Any:
+        return None if isinstance(path, str) and not path.strip() else path
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _valid_api_keys_file(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        keys = info.data.get("api_keys")
+        configured_keys(keys.get_secret_value() if keys else None, path)
+        return path
+
+    def caller_keys(self) -> CallerKeys:
+        """The keys callers must present; empty when none are configured."""
+        keys = self.api_keys.get_secret_value() if self.api_keys else None
+        return configured_keys(keys, self.api_keys_file)
+
+    def hosted_endpoint_variables(self) -> list[str]:
+        """The *_ENDPOINT settings that name endpoints of Runpod's hosted API."""
+        return _hosted_endpoint_variables(self.model_dump())
 
     def endpoint(self, endpoint: Endpoint) -> EndpointSettings:
         """One endpoint's settings."""
@@ -266,3 +326,12 @@ _KEY_CHECK_ORDER = (
     Endpoint.POSTPROCESS,
     Endpoint.INFERENCE_CPU,
 )
+
+
+def _hosted_endpoint_variables(values: Mapping[str, Any]) -> list[str]:
+    api_base = str(values.get("runpod_api_base", RUNPOD_API_BASE))
+    named = {
+        endpoint.variable: str(values.get(f"{endpoint.setting}_endpoint", "")).strip()
+        for endpoint in _KEY_CHECK_ORDER
+    }
+    return [variable for variable, url in named.items() if url and is_hosted(url, api_base)]

@@ -24,6 +24,10 @@ class HealthReading:
     # The answer's JSON, when it was JSON.
     body: Any = None
     is_json: bool = False
+    # An endpoint given as a URL whose /health shows no workers: what else there answers like a
+    # Runpod worker (None: nothing), and the codes of the other paths asked.
+    worker_sign: str | None = None
+    probe_codes: tuple[int, ...] = ()
 
     @classmethod
     def from_response(cls, response: httpx.Response, hosted: bool) -> "HealthReading":
@@ -35,6 +39,11 @@ class HealthReading:
     @property
     def answered(self) -> bool:
         return self.status_code is not None
+
+    @property
+    def shows_workers(self) -> bool:
+        """The answer of the hosted API's /health (or a stand-in or proxy of it)."""
+        return self.status_code == 200 and isinstance(self.body, dict) and "workers" in self.body
 
     def counts(self, key: str) -> dict[str, Any]:
         """`workers` or `jobs` of a hosted /health, {} when absent."""

@@ -22,6 +22,7 @@ from contracts import (
     Timings,
     request_cost,
 )
+from orchestrator.access import install_caller_access
 from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.errors import StageUnavailableError
 from orchestrator.gpu_availability import GpuAvailability
@@ -151,7 +152,9 @@ def runs_stage_jobs(scope: Scope) -> bool:
 
 
 def install_middleware(app: FastAPI, settings: OrchestratorSettings, metrics: Metrics) -> None:
-    """The middleware stack, outermost last (Starlette wraps each new one around the rest)."""
+    """The middleware stack, outermost last (Starlette wraps each new one around the rest):
+    RequestGuard, then caller keys, then the routes."""
+    install_caller_access(app, settings)
     app.add_middleware(
         RequestGuard,
         max_in_flight=settings.max_in_flight,
