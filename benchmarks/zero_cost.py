@@ -31,10 +31,10 @@ import httpx
 
 from benchmarks.load import closed_loop
 from contracts import ModelInfo, PreprocessOutput, TokenWindow
-from contracts.model_source import max_sequence_length
 from inference_worker.settings import InferenceSettings
 from preprocess_worker.windows import WindowTokenizer
 from scripts.local_stack import REPO_ROOT, free_port, stop_processes, wait_until_answers
+from worker_runtime.model_files import max_sequence_length
 
 WINDOWS_PER_JOB = 64
 RUNNER = Path(__file__).resolve().parent / "zero_cost_worker.py"
@@ -157,7 +157,7 @@ async def in_process(
     settings = InferenceSettings(model_id=str(model_dir))
     handler = zero_cost_handler(model_dir, settings)
     # One log line per job is the worker's own business; thousands of them here are noise.
-    logging.getLogger("contracts.worker_result").setLevel(logging.WARNING)
+    logging.getLogger("worker_runtime.jobs").setLevel(logging.WARNING)
 
     async def run_job(index: int) -> None:
         _check(await handler({"id": f"bench-{index}", "input": jobs[index % len(jobs)]}))

@@ -67,16 +67,6 @@ class TokenWindow(BaseModel):
         )
 
 
-def window_stride(max_length: int, special_tokens: int, overlap_tokens: int) -> int:
-    """Tokens shared by consecutive windows: the overlap asked for, at most half a window's
-    text. Both stages split with it, so they cut a text at the same places."""
-    content_tokens = max_length - special_tokens
-    if content_tokens < 2:
-        raise ValueError(f"max length {max_length} leaves no room for text")
-    # The tokenizers library also needs it smaller than a window's content.
-    return max(0, min(overlap_tokens, content_tokens // 2))
-
-
 class TokenizerInfo(BaseModel):
     # Identifies the exact tokenizer.json; the inference worker refuses ids made by another one.
     fingerprint: str

@@ -1,15 +1,20 @@
 """`python -m orchestrator`: serve the API on HOST:PORT (Runpod load balancers set PORT)."""
 
 import logging
+import sys
 
 import uvicorn
+from pydantic import ValidationError
 
-from contracts.startup import load_settings
+from contracts.errors import describe_settings_error
 from orchestrator.settings import OrchestratorSettings
 
 
 def main() -> None:
-    settings = load_settings(OrchestratorSettings, "orchestrator")
+    try:
+        settings = OrchestratorSettings()
+    except ValidationError as exc:
+        sys.exit(f"orchestrator cannot start: {describe_settings_error(exc)}")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

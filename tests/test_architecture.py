@@ -27,10 +27,10 @@ def loaded_modules(*imports: str) -> set[str]:
 @pytest.mark.parametrize(
     "modules",
     [
-        ["preprocess_worker.pipeline", "preprocess_worker.handler"],
-        ["postprocess_worker.formatting", "postprocess_worker.handler"],
+        ["preprocess_worker.stage", "preprocess_worker.handler"],
+        ["postprocess_worker.stage", "postprocess_worker.handler"],
         # The CPU inference image's backend: the handler loads torch only for BACKEND=torch.
-        ["inference_worker.onnx_model", "inference_worker.handler"],
+        ["inference_worker.onnx_backend", "inference_worker.handler"],
     ],
 )
 def test_cpu_workers_never_import_torch_or_transformers(modules):

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts.model_source import MODEL_FILES, ONNX_FILES, ONNX_MODEL_FILE, TOKENIZER_FILES
 from tests.hf_cache import bake_into_hf_cache
+from worker_runtime.model_files import MODEL_FILES, ONNX_FILES, ONNX_MODEL_FILE, TOKENIZER_FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "image-venvs"

@@ -10,7 +10,7 @@ import torch
 from pydantic import TypeAdapter
 from runpod.serverless.modules import rp_job
 
-import inference_worker.engine as engine
+import inference_worker.stage as engine
 from contracts import InferenceOutput, InferenceSingleOutput, ModelInfo, WorkerError
 from inference_worker.handler import make_handler
 from inference_worker.settings import InferenceSettings

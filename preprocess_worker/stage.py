@@ -3,9 +3,9 @@
 from typing import Any
 
 from contracts import PreprocessBatchInput, PreprocessBatchOutput, PreprocessInput, PreprocessOutput
-from contracts.worker_result import worker_error
 from preprocess_worker.cleaning import clean_text, text_stats
 from preprocess_worker.windows import WindowTokenizer
+from worker_runtime.jobs import worker_error
 
 
 def preprocess_text(item: Any, tokenizer: WindowTokenizer) -> PreprocessOutput:

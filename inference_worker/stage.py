@@ -5,7 +5,7 @@ token id checks, one dict per window); infer() runs them on a worker thread so t
 loop stays free to take jobs and feed the device. The token id checks are vectorised: one
 numpy pass over every window of the job. The output is plain dicts shaped exactly as
 InferenceOutput (the tests validate them against it): building pydantic models per window
-and dumping them again took 3.5 times as long for a job of 64 windows.
+and dumping them again measured several times slower for a job of many windows.
 """
 
 import asyncio
@@ -27,12 +27,13 @@ from contracts import (
     WindowPrediction,
 )
 from contracts.aggregation import aggregate_windows
-from contracts.worker_result import ModelError, StageInputError
 from inference_worker.batcher import WindowBatcher
+from worker_runtime.errors import ModelError, StageInputError
 
 
 class Classifier(Protocol):
-    """What infer() needs of a model: model.Classifier (torch) and onnx_model.OnnxClassifier."""
+    """What infer() needs of a model: either backend (torch_backend.TorchClassifier,
+    onnx_backend.OnnxClassifier) or a stand-in."""
 
     labels: list[str]
     vocab_size: int

@@ -1,4 +1,4 @@
-"""The CPU backend: the same classifier surface as model.py, run by ONNX Runtime.
+"""The ONNX Runtime backend, for CPUs: the same classifier surface as the torch backend.
 
 The model is exported once to model.onnx (scripts/export_onnx.py, at image build) from the
 same MODEL_ID/MODEL_REVISION; everything else comes from the model's own tokenizer.json and
@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
-from tokenizers import Tokenizer
 
 from contracts import ModelInfo, TokenWindow
-from contracts.model_source import ONNX_MODEL_FILE, max_sequence_length, tokenizer_fingerprint
-from contracts.preprocess import window_stride
 from inference_worker.padding import pad_sequences
+from worker_runtime.model_files import ONNX_MODEL_FILE, max_sequence_length
+from worker_runtime.windows import TextWindower
 
 BACKEND_NAME = "onnxruntime"
 
@@ -40,17 +39,12 @@ class OnnxClassifier:
         self.vocab_size = int(config["vocab_size"])
         self.max_length = max_sequence_length(model_dir)
         self.pad_id = config.get("pad_token_id") or 0
-        # The same rule as model.py (transformers' text-classification pipeline).
+        # The same rule as the torch backend (transformers' text-classification pipeline).
         self.multi_label = (
             config.get("problem_type") == "multi_label_classification" or len(self.labels) == 1
         )
-        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.fingerprint = tokenizer_fingerprint(self._tokenizer.to_str())
-        self._tokenizer.no_padding()
-        self._special_tokens = self._tokenizer.num_special_tokens_to_add(False)
-        # One truncating copy per overlap: split_text runs on several threads at once, and a
-        # shared tokenizer's truncation setting would be theirs to race on.
-        self._windowers: dict[int, Tokenizer] = {}
+        self.windower = TextWindower.from_model_dir(model_dir, self.max_length)
+        self.fingerprint = self.windower.fingerprint
         self._session = onnxruntime.InferenceSession(
             str(model_dir / ONNX_MODEL_FILE), providers=["CPUExecutionProvider"]
         )
@@ -83,14 +77,4 @@ class OnnxClassifier:
 
     def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
         """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""
-        stride = window_stride(self.max_length, self._special_tokens, overlap_tokens)
-        windower = self._windowers.get(stride)
-        if windower is None:
-            windower = Tokenizer.from_str(self._tokenizer.to_str())
-            windower.enable_truncation(max_length=self.max_length, stride=stride)
-            self._windowers[stride] = windower
-        first = windower.encode(text)
-        return [
-            TokenWindow.from_tokens(i, e.ids, e.offsets, e.special_tokens_mask)
-            for i, e in enumerate([first, *first.overflowing])
-        ]
+        return self.windower.split_with_overlap(text, overlap_tokens)

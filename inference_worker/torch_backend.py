@@ -1,4 +1,4 @@
-"""The classifier: loads a transformers sequence-classification model once and runs batches."""
+"""The torch backend: a transformers sequence-classification model, loaded once, run in batches."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,10 +9,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from contracts import ModelInfo, TokenWindow
-from contracts.model_source import max_sequence_length, tokenizer_fingerprint
-from contracts.preprocess import window_stride
 from inference_worker.padding import pad_sequences
 from inference_worker.precision import resolve_device, resolve_dtype
+from worker_runtime.model_files import max_sequence_length
+from worker_runtime.windows import TextWindower
 
 # Progress bars in a worker's log are noise, one line per loaded shard.
 transformers_logging.disable_progress_bar()
@@ -26,7 +26,7 @@ class PaddedBatch:
     attention_mask: torch.Tensor
 
 
-class Classifier:
+class TorchClassifier:
     def __init__(
         self,
         model_dir: Path,
@@ -53,7 +53,8 @@ class Classifier:
         )
         # From the loaded tokenizer, not a file: a model that ships only vocab.txt is
         # converted here the same way scripts/prepare_model.py converted it for preprocess.
-        self.fingerprint = tokenizer_fingerprint(self.tokenizer.backend_tokenizer.to_str())
+        self.windower = TextWindower(self.tokenizer.backend_tokenizer, self.max_length)
+        self.fingerprint = self.windower.fingerprint
         self.info = ModelInfo(
             model_id=model_id,
             revision=revision,
@@ -96,20 +97,4 @@ class Classifier:
 
     def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
         """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""
-        special = self.tokenizer.num_special_tokens_to_add()
-        encoded = self.tokenizer(
-            text,
-            truncation=True,
-            max_length=self.max_length,
-            stride=window_stride(self.max_length, special, overlap_tokens),
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-        )
-        parts = zip(
-            encoded["input_ids"],
-            encoded["offset_mapping"],
-            encoded["special_tokens_mask"],
-            strict=True,
-        )
-        return [TokenWindow.from_tokens(i, *part) for i, part in enumerate(parts)]
+        return self.windower.split_with_overlap(text, overlap_tokens)
