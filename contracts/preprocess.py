@@ -26,10 +26,6 @@ class PreprocessBatchInput(BaseModel):
 
     items: list[Any] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
 
-    @staticmethod
-    def is_batch_form(data: Any) -> bool:
-        return isinstance(data, dict) and "items" in data
-
 
 class TokenWindow(BaseModel):
     """A slice of the text that fits the model, with its token ids and where it came from."""

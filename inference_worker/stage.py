@@ -27,6 +27,7 @@ from contracts import (
     WindowPrediction,
 )
 from contracts.aggregation import aggregate_windows
+from contracts.shapes import is_single_form
 from inference_worker.batcher import WindowBatcher
 from worker_runtime.errors import ModelError, StageInputError
 
@@ -64,6 +65,7 @@ class ParsedJob:
 def parse_job(job_input: Any, classifier: Classifier, overlap_tokens: int) -> ParsedJob:
     """The job's windows, validated and checked against this model (raises ValidationError
     or StageInputError naming the field)."""
+    single_form = is_single_form(job_input)
     request = InferenceInput.model_validate(job_input)
     single = len(request.items) == 1
 
@@ -77,7 +79,7 @@ def parse_job(job_input: Any, classifier: Classifier, overlap_tokens: int) -> Pa
     return ParsedJob(
         windows=per_item,
         sequences=checked_token_ids(per_item, classifier, field_of),
-        single_form=InferenceInput.is_single_form(job_input),
+        single_form=single_form,
     )
 
 
