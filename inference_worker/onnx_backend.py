@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from contracts import ModelInfo, TokenWindow
+from inference_worker.backend import Backend, is_multi_label
 from inference_worker.padding import pad_sequences
 from worker_runtime.model_files import ONNX_MODEL_FILE, max_sequence_length
 from worker_runtime.windows import TextWindower
@@ -29,7 +29,7 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-class OnnxClassifier:
+class OnnxClassifier(Backend):
     device = "cpu"
 
     def __init__(self, model_dir: Path, model_id: str, revision: str | None = None):
@@ -39,29 +39,18 @@ class OnnxClassifier:
         self.vocab_size = int(config["vocab_size"])
         self.max_length = max_sequence_length(model_dir)
         self.pad_id = config.get("pad_token_id") or 0
-        # The same rule as the torch backend (transformers' text-classification pipeline).
-        self.multi_label = (
-            config.get("problem_type") == "multi_label_classification" or len(self.labels) == 1
-        )
-        self.windower = TextWindower.from_model_dir(model_dir, self.max_length)
-        self.fingerprint = self.windower.fingerprint
+        self.multi_label = is_multi_label(config.get("problem_type"), len(self.labels))
         self._session = onnxruntime.InferenceSession(
             str(model_dir / ONNX_MODEL_FILE), providers=["CPUExecutionProvider"]
         )
-        self.info = ModelInfo(
-            model_id=model_id,
-            revision=revision,
-            labels=self.labels,
-            max_length=self.max_length,
-            tokenizer_fingerprint=self.fingerprint,
+        self._describe(
+            TextWindower.from_model_dir(model_dir, self.max_length),
+            model_id,
+            revision,
             device=self.device,
             dtype="float32",
             backend=BACKEND_NAME,
         )
-
-    def probabilities(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
-        """One forward pass over token id sequences of any lengths; one row per sequence."""
-        return self.run_prepared(self.prepare(sequences))
 
     def prepare(self, sequences: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
         """A pass's sequences padded into the model's inputs (on the batcher's other thread)."""
@@ -74,7 +63,3 @@ class OnnxClassifier:
         logits = logits.astype(np.float32, copy=False)
         probs = _sigmoid(logits) if self.multi_label else _softmax(logits)
         return probs.tolist()
-
-    def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
-        """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""
-        return self.windower.split_with_overlap(text, overlap_tokens)

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from contracts import ModelInfo, TokenWindow
+from inference_worker.backend import Backend, is_multi_label
 from inference_worker.padding import pad_sequences
 from inference_worker.precision import resolve_device, resolve_dtype
 from worker_runtime.model_files import max_sequence_length
@@ -26,7 +26,7 @@ class PaddedBatch:
     attention_mask: torch.Tensor
 
 
-class TorchClassifier:
+class TorchClassifier(Backend):
     def __init__(
         self,
         model_dir: Path,
@@ -47,27 +47,16 @@ class TorchClassifier:
         self.vocab_size = config.vocab_size
         self.max_length = max_sequence_length(model_dir)
         self.pad_id = self.tokenizer.pad_token_id or 0
-        # The same rule as transformers' text-classification pipeline.
-        self.multi_label = (
-            config.problem_type == "multi_label_classification" or config.num_labels == 1
-        )
-        # From the loaded tokenizer, not a file: a model that ships only vocab.txt is
-        # converted here the same way scripts/prepare_model.py converted it for preprocess.
-        self.windower = TextWindower(self.tokenizer.backend_tokenizer, self.max_length)
-        self.fingerprint = self.windower.fingerprint
-        self.info = ModelInfo(
-            model_id=model_id,
-            revision=revision,
-            labels=self.labels,
-            max_length=self.max_length,
-            tokenizer_fingerprint=self.fingerprint,
+        self.multi_label = is_multi_label(config.problem_type, config.num_labels)
+        self._describe(
+            # From the loaded tokenizer, not a file: a model that ships only vocab.txt is
+            # converted here the same way scripts/prepare_model.py converted it for preprocess.
+            TextWindower(self.tokenizer.backend_tokenizer, self.max_length),
+            model_id,
+            revision,
             device=str(self.device),
             dtype=str(self.dtype).removeprefix("torch."),
         )
-
-    def probabilities(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
-        """One forward pass over token id sequences of any lengths; one row per sequence."""
-        return self.run_prepared(self.prepare(sequences))
 
     def prepare(self, sequences: Sequence[Sequence[int]]) -> PaddedBatch:
         """Pad a pass's sequences (lists or numpy rows) into tensors, without touching the
@@ -94,7 +83,3 @@ class TorchClassifier:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             raise
-
-    def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
-        """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""
-        return self.windower.split_with_overlap(text, overlap_tokens)

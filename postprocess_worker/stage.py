@@ -2,17 +2,18 @@
 
 from typing import Any
 
-from contracts import (
+from contracts.aggregation import aggregate_windows, label_scores, ranked
+from contracts.postprocess import (
     Classification,
     ClassificationResult,
     PostprocessInput,
     PostprocessItem,
     PostprocessOutput,
+    PostprocessSingleOutput,
     ResultMetadata,
     confidence_level,
+    text_preview,
 )
-from contracts.aggregation import aggregate_windows, label_scores, ranked
-from contracts.postprocess import PostprocessSingleOutput, text_preview
 from contracts.shapes import is_single_form
 
 
