@@ -30,10 +30,14 @@ def library_windows(tokenizer: Tokenizer, text: str, max_length: int, stride: in
     ]
 
 
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return build_tokenizer()
+
+
 @pytest.mark.parametrize("max_length", [4, 8, 16, 64])
 @pytest.mark.parametrize("overlap", [0, 1, 3, 16, 1000])
-def test_windows_are_the_libraries_own_cut(max_length: int, overlap: int):
-    tokenizer = build_tokenizer()
+def test_windows_are_the_libraries_own_cut(tokenizer: Tokenizer, max_length: int, overlap: int):
     windower = TextWindower(tokenizer, max_length)
     stride = windower.stride_for(overlap)
     rng = random.Random(max_length * 1000 + overlap)

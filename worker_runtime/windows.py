@@ -16,7 +16,9 @@ from worker_runtime.model_files import tokenizer_fingerprint
 
 def _special_ends(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
     """The ids the tokenizer puts before and after one text, read from its post-processor."""
-    content = tokenizer.encode(["a"], is_pretokenized=True, add_special_tokens=False)
+    # A string, not a pre-tokenized list: the library reads lists through numpy, which the
+    # preprocess image does not hold.
+    content = tokenizer.encode("a", add_special_tokens=False)
     whole = tokenizer.post_process(content)
     positions = [i for i, sequence in enumerate(whole.sequence_ids) if sequence is not None]
     if not positions:
