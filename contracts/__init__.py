@@ -1,7 +1,8 @@
-"""The pipeline's contracts: every stage's input, output, limits and error shape.
+"""The pipeline's contracts: every stage's input, output, limits, error shape and rules.
 
-All four components import this package and nothing else of the project; it imports
-nothing of theirs. Its only dependency is pydantic.
+Data and rules only. All four components import this package (the workers also run in
+worker_runtime, which the orchestrator never imports); it imports nothing of theirs. Its
+only dependency is pydantic (tests/test_architecture.py checks both).
 """
 
 from contracts.api import (

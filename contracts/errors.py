@@ -33,6 +33,17 @@ class FieldError(BaseModel):
     message: str
 
 
+class InputRuleError(ValueError):
+    """Input of the right shape that breaks one of the contracts' rules (a label given twice,
+    windows that disagree on the labels): the sender's mistake, answered as invalid input.
+
+    `field` names where, in the job's input, as the orchestrator's 422 answer will show it."""
+
+    def __init__(self, message: str, field: str = "input"):
+        super().__init__(message)
+        self.field = field
+
+
 # What a worker may say about its own failure: the rest are the orchestrator's to tell.
 WORKER_ERROR_TYPES = frozenset({ErrorType.INVALID_INPUT, ErrorType.MODEL_ERROR, ErrorType.INTERNAL})
 
@@ -126,3 +137,11 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, list[Fiel
 
 def describe_validation_error(exc: ValidationError) -> tuple[str, list[FieldError]]:
     return describe_errors(exc.errors(include_url=False, include_input=False))
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each bad environment variable, for a component that cannot start."""
+    _, details = describe_validation_error(exc)
+    # Settings fields are the environment variables' names in lower case.
+    problems = "; ".join(f"{d.field.upper()}: {d.message}" for d in details)
+    return f"invalid configuration: {problems}"

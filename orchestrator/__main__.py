@@ -1,17 +1,27 @@
 """`python -m orchestrator`: serve the API on HOST:PORT (Runpod load balancers set PORT)."""
 
 import logging
+import sys
 
 import uvicorn
+from pydantic import ValidationError
 
-from contracts.startup import load_settings
+from contracts.errors import describe_settings_error
 from orchestrator.access import exposure_warning
 from orchestrator.app import create_app
 from orchestrator.settings import OrchestratorSettings
 
 
+def settings_or_exit() -> OrchestratorSettings:
+    """The settings, or an exit with one line naming what is wrong (never a secret's value)."""
+    try:
+        return OrchestratorSettings()
+    except ValidationError as exc:
+        sys.exit(f"orchestrator cannot start: {describe_settings_error(exc)}")
+
+
 def main() -> None:
-    settings = load_settings(OrchestratorSettings, "orchestrator")
+    settings = settings_or_exit()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = ["preprocess_worker", "inference_worker", "postprocess_worker", "orchestrator"]
+WORKERS = ["preprocess_worker", "inference_worker", "postprocess_worker"]
+COMPONENTS = [*WORKERS, "orchestrator"]
+# What the workers run their stages in: model files, start-up, the job wrapper, serve().
+WORKER_RUNTIME = "worker_runtime"
+# The one library contracts may import: pydantic, with its compiled core.
+CONTRACTS_LIBRARIES = {"pydantic", "pydantic_core"}
 ML_LIBRARIES = {"torch", "transformers", "tokenizers"}
 
 
@@ -27,10 +32,10 @@ def loaded_modules(*imports: str) -> set[str]:
 @pytest.mark.parametrize(
     "modules",
     [
-        ["preprocess_worker.pipeline", "preprocess_worker.handler"],
-        ["postprocess_worker.formatting", "postprocess_worker.handler"],
+        ["preprocess_worker.stage", "preprocess_worker.handler"],
+        ["postprocess_worker.stage", "postprocess_worker.handler"],
         # The CPU inference image's backend: the handler loads torch only for BACKEND=torch.
-        ["inference_worker.onnx_model", "inference_worker.handler"],
+        ["inference_worker.onnx_backend", "inference_worker.handler"],
     ],
 )
 def test_cpu_workers_never_import_torch_or_transformers(modules):
@@ -42,6 +47,7 @@ def test_orchestrator_imports_no_ml_library_and_no_worker():
     loaded = loaded_modules("orchestrator.app")
     assert not loaded & ML_LIBRARIES
     assert not loaded & {"preprocess_worker", "inference_worker", "postprocess_worker", "runpod"}
+    assert WORKER_RUNTIME not in loaded
 
 
 def imported_packages(folder: Path) -> set[str]:
@@ -65,7 +71,43 @@ def test_components_import_contracts_and_never_each_other(component):
 def test_contracts_import_nothing_of_the_project():
     assert not imported_packages(REPO_ROOT / "contracts") & {
         *COMPONENTS,
+        WORKER_RUNTIME,
         "scripts",
         "benchmarks",
         "tests",
     }
+
+
+def test_contracts_import_pydantic_alone():
+    """Data and rules only (downloads, start-up and the job wrapper are the worker runtime's):
+    the standard library and pydantic, nothing else."""
+    outside = imported_packages(REPO_ROOT / "contracts") - {"contracts"}
+    assert outside - set(sys.stdlib_module_names) <= CONTRACTS_LIBRARIES
+
+
+@pytest.mark.parametrize("folder", ["orchestrator", "contracts", "deploy"])
+def test_worker_runtime_is_imported_by_workers_only(folder):
+    assert WORKER_RUNTIME not in imported_packages(REPO_ROOT / folder)
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_workers_run_in_the_worker_runtime(worker):
+    assert WORKER_RUNTIME in imported_packages(REPO_ROOT / worker)
+
+
+def test_worker_runtime_imports_no_worker_and_no_orchestrator():
+    imported = imported_packages(REPO_ROOT / WORKER_RUNTIME)
+    assert "contracts" in imported
+    assert not imported & set(COMPONENTS)
+
+
+def test_worker_runtime_loads_no_ml_library_until_asked():
+    """The postprocess image has no tokenizers: only the windowing module imports it."""
+    loaded = loaded_modules(
+        "worker_runtime.jobs",
+        "worker_runtime.serve",
+        "worker_runtime.settings",
+        "worker_runtime.model_files",
+    )
+    assert not loaded & ML_LIBRARIES
+    assert "runpod" not in loaded

@@ -57,6 +57,13 @@ TEST_INPUT_IMAGES = ("inference", "inference-cpu")
 # The CPU inference image's build stage exports the model to ONNX with these.
 EXPORT_ONNX_FILES = {"scripts/export_onnx.py", "scripts/export_onnx_requirements.txt"}
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+# What every worker runs its stage in; shipped to the worker images only.
+WORKER_RUNTIME = "worker_runtime"
+
+
+def shared_packages(component: str) -> set[str]:
+    """The project's packages an image holds beside its component's own folder."""
+    return {"contracts", WORKER_RUNTIME} if component in WORKER_IMAGES else {"contracts"}
 
 
 def component_dir(component: str) -> str:
@@ -262,6 +269,7 @@ def test_copy_sources_exist_and_are_in_the_build_context(component: str) -> None
 @pytest.mark.parametrize("component", IMAGES)
 def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     own = component_dir(component)
+    shared = shared_packages(component)
     stages = parse_dockerfile(dockerfile_path(component))
     copied: dict[bool, set[str]] = {True: set(), False: set()}  # final stage or not
     for stage in stages:
@@ -269,12 +277,12 @@ def test_image_holds_only_its_component_and_contracts(component: str) -> None:
             flags, words = instruction.flags_and_operands()
             if "from" not in flags:
                 copied[stage is stages[-1]].update(source.rstrip("/") for source in words[:-1])
-    assert {path.split("/")[0] for path in copied[True]} == {"contracts", own}, (
+    assert {path.split("/")[0] for path in copied[True]} == {*shared, own}, (
         f"the runtime stage copies {sorted(copied[True])}"
     )
     # Build stages may also use the model preparation script, which never reaches the image,
     # and the inference image's the code that writes its test input.
-    build_only = {path for path in copied[False] if path.split("/")[0] not in {"contracts", own}}
+    build_only = {path for path in copied[False] if path.split("/")[0] not in {*shared, own}}
     allowed = PREPARE_MODEL_FILES | (TEST_INPUT_FILES if component in TEST_INPUT_IMAGES else set())
     if component == "inference-cpu":
         allowed |= EXPORT_ONNX_FILES
@@ -356,6 +364,8 @@ def test_start_command_names_code_that_exists(component: str) -> None:
         package = repo_path_of(workdir / "orchestrator", mapping)
         assert (package / "__main__.py").is_file()
     assert repo_path_of(PurePosixPath("/app/contracts/__init__.py"), mapping).is_file()
+    if component in WORKER_IMAGES:
+        assert repo_path_of(PurePosixPath("/app/worker_runtime/__init__.py"), mapping).is_file()
 
 
 @pytest.mark.parametrize("component", IMAGES)
@@ -433,6 +443,7 @@ def test_dockerignore_lets_in_only_the_components() -> None:
         directory = component_dir(component)
         assert not excluded_by_dockerignore(f"{directory}/requirements.txt")
     assert not excluded_by_dockerignore("contracts/__init__.py")
+    assert not excluded_by_dockerignore("worker_runtime/__init__.py")
     for path in (".git/HEAD", ".venv/bin/python", ".cache/x", "tests/conftest.py", "docs/x.md"):
         assert excluded_by_dockerignore(path), path
     assert excluded_by_dockerignore("contracts/__pycache__/limits.cpython-311.pyc")

@@ -7,7 +7,7 @@ requirements file and nothing else, as the Dockerfile's builder stage does). The
   transformers and no CUDA wheels;
 - each worker runs one job in Runpod's local test mode (`python handler.py`, reading
   ./test_input.json) with the tiny offline model, and exits 0. It runs from a copy laid out as
-  the image's /app (contracts/ and its own folder only);
+  the image's /app (contracts/, worker_runtime/ and its own folder only);
 - inference-cpu runs the inference worker with BACKEND=onnx on the tiny model exported by
   scripts/export_onnx.py, whose model.onnx size is printed and recorded;
 - the preprocess and inference workers also start the way their images run them: MODEL_ID a
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts.model_source import MODEL_FILES, ONNX_FILES, ONNX_MODEL_FILE, TOKENIZER_FILES
 from tests.hf_cache import bake_into_hf_cache
+from worker_runtime.model_files import MODEL_FILES, ONNX_FILES, ONNX_MODEL_FILE, TOKENIZER_FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "image-venvs"
@@ -265,10 +265,12 @@ def test_cpu_image_has_no_ml_libraries(component: str, image_venv) -> None:
 
 
 def image_layout(component: str, root: Path) -> Path:
-    """`root` laid out as the image's /app: contracts/ and the component's folder, nothing else
-    of the repository (so an import of another component's code fails here as in the image)."""
+    """`root` laid out as the image's /app: contracts/, the worker runtime (workers only) and
+    the component's folder, nothing else of the repository (so an import of another
+    component's code fails here as in the image)."""
     app = root / "app"
-    for folder in ("contracts", FOLDERS[component]):
+    shared = ("contracts", "worker_runtime") if component in WORKERS else ("contracts",)
+    for folder in (*shared, FOLDERS[component]):
         if not (app / folder).exists():
             shutil.copytree(
                 REPO_ROOT / folder,

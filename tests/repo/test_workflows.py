@@ -152,6 +152,8 @@ def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests()
     for component, paths in filters.items():
         folder = folder_of(component)
         assert "contracts/**" in paths, "a contracts/ change rebuilds every image"
+        worker_image = component != "orchestrator"
+        assert ("worker_runtime/**" in paths) is worker_image, "the worker runtime: workers only"
         assert f"{folder}/**" in paths
         assert f"docker/{component}.Dockerfile" in paths
         others = [c for c in IMAGES if c != component]

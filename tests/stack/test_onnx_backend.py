@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from contracts import InferenceOutput, InferenceSingleOutput
-from contracts.model_source import ModelUnavailableError
 from inference_worker.handler import load_classifier, make_handler
-from inference_worker.model import Classifier
-from inference_worker.onnx_model import OnnxClassifier
+from inference_worker.onnx_backend import OnnxClassifier
 from inference_worker.settings import InferenceSettings
+from inference_worker.torch_backend import TorchClassifier
+from worker_runtime.model_files import ModelUnavailableError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The bound: the two backends agree within 1e-4 on the test model.
@@ -25,8 +25,8 @@ TEXT = " ".join(f"review {i}: the food was great but the service was slow." for 
 
 
 @pytest.fixture(scope="module")
-def torch_classifier(tiny_onnx_model_dir: Path) -> Classifier:
-    return Classifier(tiny_onnx_model_dir, model_id="tiny", device="cpu")
+def torch_classifier(tiny_onnx_model_dir: Path) -> TorchClassifier:
+    return TorchClassifier(tiny_onnx_model_dir, model_id="tiny", device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from contracts.model_source import PREPROCESS_REQUIRES, TOKENIZER_FILES, tokenizer_fingerprint
-from inference_worker.model import Classifier
+from inference_worker.torch_backend import TorchClassifier
 from preprocess_worker.windows import WindowTokenizer
 from scripts.prepare_model import prepare
 from tests.hf_cache import bake_into_hf_cache
+from worker_runtime.model_files import PREPROCESS_REQUIRES, TOKENIZER_FILES, tokenizer_fingerprint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_a_model_without_tokenizer_json_gets_one_that_matches_the_inference_work
 
     preprocess = WindowTokenizer(prepared, overlap_tokens=8)
     for model_dir in (prepared, as_published):
-        classifier = Classifier(model_dir, model_id="tiny", device="cpu")
+        classifier = TorchClassifier(model_dir, model_id="tiny", device="cpu")
         assert classifier.fingerprint == preprocess.fingerprint
         text = "The service was great, the food was not."
         ids = classifier.tokenizer(text)["input_ids"]
@@ -60,7 +60,7 @@ def test_the_fingerprint_ignores_formatting_and_runtime_settings(tiny_model_dir)
 def resolve_in_subprocess(model_id: str, hf_home: Path) -> subprocess.CompletedProcess:
     code = (
         "import sys\n"
-        "from contracts.model_source import ModelUnavailableError, resolve_model_dir\n"
+        "from worker_runtime.model_files import ModelUnavailableError, resolve_model_dir\n"
         f"try: print(resolve_model_dir({model_id!r}, None, {TOKENIZER_FILES!r}, "
         f"{PREPROCESS_REQUIRES!r}))\n"
         "except ModelUnavailableError as e: sys.exit(str(e))\n"

@@ -7,26 +7,22 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from benchmarks.backends import (
-    gpu_break_even_ms,
-    pick_max_cpu_tokens,
-    routed_tokens,
-    text_tokens_for,
-    window_slices,
-)
+from benchmarks.backends import gpu_break_even_ms, pick_max_cpu_tokens
 from benchmarks.load import closed_loop, percentile
 from benchmarks.plot import plot_throughput
+from benchmarks.token_texts import SPECIAL_TOKENS, routed_tokens, text_tokens_for
 from benchmarks.workload import SENTENCES, preprocessed, review_texts
 from benchmarks.zero_cost import ZeroCostClassifier, jobs_of_windows, zero_cost_handler
 from contracts import InferenceOutput
-from inference_worker.model import Classifier
+from contracts.windows import window_spans
 from inference_worker.settings import InferenceSettings
+from inference_worker.torch_backend import TorchClassifier
 from preprocess_worker.windows import WindowTokenizer
 from scripts.make_tiny_model import BASE_VOCAB_SIZE, build_tokenizer
 
 
 def test_zero_cost_stand_in_has_the_classifiers_surface(tiny_model_dir: Path):
-    real = Classifier(tiny_model_dir, model_id="tiny", device="cpu")
+    real = TorchClassifier(tiny_model_dir, model_id="tiny", device="cpu")
     stand_in = ZeroCostClassifier(tiny_model_dir)
     assert stand_in.labels == real.labels
     assert stand_in.vocab_size == real.vocab_size
@@ -111,12 +107,12 @@ def test_gpu_break_even_is_the_cpu_time_scaled_by_the_prices():
 
 
 @pytest.mark.parametrize("overlap", [0, 5, 16, 1000])
-def test_window_slices_cut_where_the_preprocess_worker_cuts(tiny_model_dir: Path, overlap):
+def test_window_spans_cut_where_the_preprocess_worker_cuts(tiny_model_dir: Path, overlap):
     splitter = WindowTokenizer(tiny_model_dir, overlap)
     text = " ".join(SENTENCES * 3)
     whole = Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json")).encode(text).ids
     first, body, last = whole[0], whole[1:-1], whole[-1]
-    slices = window_slices(len(body), splitter.max_length, splitter.stride)
+    slices = window_spans(len(body), splitter.max_length, SPECIAL_TOKENS, splitter.stride)
     assert len(slices) > 2
     assert [[first, *body[s], last] for s in slices] == [w.input_ids for w in splitter.split(text)]
 

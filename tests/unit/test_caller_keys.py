@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts import ErrorResponse
-from contracts.startup import load_settings
+from orchestrator.__main__ import settings_or_exit
 from orchestrator.access import exposure_warning
 from orchestrator.app import create_app
 from orchestrator.caller_keys import key_hash
@@ -150,7 +150,7 @@ def test_a_bad_key_setting_stops_the_orchestrator_without_showing_the_key(
 ):
     monkeypatch.setenv(variable, value)
     with pytest.raises(SystemExit) as stopped:
-        load_settings(OrchestratorSettings, "orchestrator")
+        settings_or_exit()
     line = str(stopped.value.code)
     assert line.startswith(f"orchestrator cannot start: invalid configuration: {message}")
     assert KEY not in line and "short-key" not in line

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contracts.model_source import DEFAULT_MODEL_ID
 from deploy.checks import check_deployment
 from deploy.config import STAGES, ConfigError, DeployStage, load_config, parse_config
 from tests.repo.test_architecture import REPO_ROOT, imported_packages, loaded_modules
+from worker_runtime.model_files import DEFAULT_MODEL_ID
 
 DEPLOY_FILE = REPO_ROOT / "deploy.toml"
 OWN_REGISTRY = "ghcr.io/acme/sentiment"

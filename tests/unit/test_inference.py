@@ -9,18 +9,18 @@ import torch
 
 from contracts import InferenceInput, InferenceOutput, InferenceSingleOutput, ItemPrediction
 from contracts.aggregation import aggregate_windows
-from contracts.worker_result import StageInputError
 from inference_worker.batcher import WindowBatcher
-from inference_worker.engine import infer
-from inference_worker.model import Classifier
 from inference_worker.precision import PrecisionError, resolve_dtype
-from preprocess_worker.pipeline import preprocess
+from inference_worker.stage import infer
+from inference_worker.torch_backend import TorchClassifier
+from preprocess_worker.stage import preprocess
 from preprocess_worker.windows import WindowTokenizer
+from worker_runtime.errors import StageInputError
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_model_dir: Path) -> Classifier:
-    return Classifier(tiny_model_dir, model_id="tiny", device="cpu")
+def classifier(tiny_model_dir: Path) -> TorchClassifier:
+    return TorchClassifier(tiny_model_dir, model_id="tiny", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +158,8 @@ def well_scaled_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPat
 
 
 def test_bfloat16_on_cpu_matches_float32_within_its_precision(well_scaled_model_dir):
-    exact = Classifier(well_scaled_model_dir, model_id="tiny", device="cpu")
-    half = Classifier(well_scaled_model_dir, model_id="tiny", device="cpu", dtype="bfloat16")
+    exact = TorchClassifier(well_scaled_model_dir, model_id="tiny", device="cpu")
+    half = TorchClassifier(well_scaled_model_dir, model_id="tiny", device="cpu", dtype="bfloat16")
     assert (half.info.dtype, exact.info.dtype) == ("bfloat16", "float32")
     rng = np.random.default_rng(0)
     sequences = [

@@ -10,7 +10,7 @@ import torch
 from pydantic import TypeAdapter
 from runpod.serverless.modules import rp_job
 
-import inference_worker.engine as engine
+import inference_worker.stage as stage
 from contracts import InferenceOutput, InferenceSingleOutput, ModelInfo, WorkerError
 from inference_worker.handler import make_handler
 from inference_worker.settings import InferenceSettings
@@ -24,7 +24,7 @@ POISON = (
 
 
 class StandInClassifier:
-    """The surface the engine uses; `fail` decides, per pass, what the forward raises."""
+    """The surface the stage uses; `fail` decides, per pass, what the forward raises."""
 
     vocab_size = 1000
     max_length = 16
@@ -103,13 +103,13 @@ def test_the_output_is_plain_data_shaped_exactly_as_the_contract():
 def test_checks_and_output_run_off_the_event_loop(monkeypatch):
     threads = []
     for name in ("parse_job", "build_output"):
-        original = getattr(engine, name)
+        original = getattr(stage, name)
 
         def recorded(*args, _original=original, _name=name):
             threads.append((_name, threading.current_thread().name))
             return _original(*args)
 
-        monkeypatch.setattr(engine, name, recorded)
+        monkeypatch.setattr(stage, name, recorded)
     [result] = call(handler_for(StandInClassifier()), windows([1, 2]))
     assert "error" not in result
     assert [name for name, _ in threads] == ["parse_job", "build_output"]

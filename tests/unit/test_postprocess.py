@@ -4,8 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from contracts import describe_validation_error
-from contracts.worker_result import StageInputError
-from postprocess_worker.formatting import postprocess
+from contracts.errors import InputRuleError
+from postprocess_worker.stage import postprocess
 
 
 def window(index, token_count, positive):
@@ -74,13 +74,13 @@ def test_a_batch_keeps_its_order_and_names_the_model():
 
 
 def test_inconsistent_predictions_are_refused_with_a_reason():
-    with pytest.raises(StageInputError, match="Duplicate label 'A'"):
+    with pytest.raises(InputRuleError, match="Duplicate label 'A'"):
         postprocess(
             {"predictions": [{"label": "A", "confidence": 0.5}, {"label": "A", "confidence": 0.5}]}
         )
     other = window(1, 5, 0.5)
     other["predictions"][1]["label"] = "NEUTRAL"
-    with pytest.raises(StageInputError, match="Window 1 has labels"):
+    with pytest.raises(InputRuleError, match="Window 1 has labels"):
         postprocess({"items": [{"windows": [window(0, 5, 0.5), other]}]})
 
 

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from preprocess_worker.cleaning import clean_text, count_sentences, count_words
-from preprocess_worker.pipeline import preprocess
+from preprocess_worker.stage import preprocess
 from preprocess_worker.windows import WindowTokenizer
 
 

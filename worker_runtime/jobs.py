@@ -1,4 +1,5 @@
-"""How a worker turns a failure into a Runpod job result: a typed error, never a traceback."""
+"""The job wrapper every worker runs its stage in: a typed error, never a traceback, and one
+log line per job."""
 
 import inspect
 import logging
@@ -8,26 +9,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from contracts.errors import ErrorType, FieldError, WorkerError, describe_validation_error
+from contracts.errors import (
+    ErrorType,
+    FieldError,
+    InputRuleError,
+    WorkerError,
+    describe_validation_error,
+)
 from contracts.limits import Limits
-from contracts.tracing import job_log_line, pop_request_ids
+from worker_runtime.errors import ModelError
+from worker_runtime.request_ids import pop_request_ids
 
 log = logging.getLogger(__name__)
-
-
-class StageInputError(ValueError):
-    """The job's input is wrong in a way only the stage itself can tell (e.g. another tokenizer).
-
-    `field` names where, in the job's input, as the orchestrator's 422 answer will show it."""
-
-    def __init__(self, message: str, field: str = "input"):
-        super().__init__(message)
-        self.field = field
-
-
-class ModelError(RuntimeError):
-    """The model failed on input that was valid (out of memory, a device fault): not the
-    caller's fault, and the message must say what failed without user text."""
 
 
 def worker_error(exc: Exception, stage: str) -> WorkerError:
@@ -35,7 +28,7 @@ def worker_error(exc: Exception, stage: str) -> WorkerError:
     if isinstance(exc, ValidationError):
         message, details = describe_validation_error(exc)
         return WorkerError(error=message, error_type=ErrorType.INVALID_INPUT, details=details)
-    if isinstance(exc, StageInputError):
+    if isinstance(exc, InputRuleError):
         message = str(exc)[: Limits.MAX_ERROR_CHARS]
         return WorkerError(
             error=message,
@@ -64,6 +57,12 @@ def worker_error(exc: Exception, stage: str) -> WorkerError:
 def error_result(exc: Exception, stage: str) -> dict[str, str]:
     """The `{"error": ...}` a handler returns; Runpod marks the job FAILED with that string."""
     return {"error": worker_error(exc, stage).to_wire()}
+
+
+def job_log_line(stage: str, job_id: Any, request_ids: list[str], ms: float, outcome: str) -> str:
+    """The one line a job leaves in the worker's log: never its input."""
+    ids = ",".join(request_ids) or "-"
+    return f"{stage} job {job_id} request_ids={ids} {outcome} in {ms:.1f} ms"
 
 
 StageWork = Callable[[Any], Any | Awaitable[Any]]

@@ -3,9 +3,10 @@
 from typing import Any
 
 from contracts import PreprocessBatchInput, PreprocessBatchOutput, PreprocessInput, PreprocessOutput
-from contracts.worker_result import worker_error
+from contracts.shapes import is_batch_form
 from preprocess_worker.cleaning import clean_text, text_stats
 from preprocess_worker.windows import WindowTokenizer
+from worker_runtime.jobs import worker_error
 
 
 def preprocess_text(item: Any, tokenizer: WindowTokenizer) -> PreprocessOutput:
@@ -24,7 +25,7 @@ def preprocess(
 ) -> PreprocessOutput | PreprocessBatchOutput:
     """`{"text": ...}` (the pattern's form) or `{"items": [{"text": ...}, ...]}`, where each
     item that fails is answered with its own typed error and the others still succeed."""
-    if not PreprocessBatchInput.is_batch_form(job_input):
+    if not is_batch_form(job_input):
         return preprocess_text(job_input, tokenizer)
     batch = PreprocessBatchInput.model_validate(job_input)
     results: list[PreprocessOutput | Any] = []

@@ -1,4 +1,4 @@
-"""The classifier: loads a transformers sequence-classification model once and runs batches."""
+"""The torch backend: a transformers sequence-classification model, loaded once, run in batches."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -8,11 +8,11 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from contracts import ModelInfo, TokenWindow
-from contracts.model_source import max_sequence_length, tokenizer_fingerprint
-from contracts.preprocess import window_stride
+from inference_worker.backend import Backend, is_multi_label
 from inference_worker.padding import pad_sequences
 from inference_worker.precision import resolve_device, resolve_dtype
+from worker_runtime.model_files import max_sequence_length
+from worker_runtime.windows import TextWindower
 
 # Progress bars in a worker's log are noise, one line per loaded shard.
 transformers_logging.disable_progress_bar()
@@ -26,7 +26,7 @@ class PaddedBatch:
     attention_mask: torch.Tensor
 
 
-class Classifier:
+class TorchClassifier(Backend):
     def __init__(
         self,
         model_dir: Path,
@@ -47,26 +47,16 @@ class Classifier:
         self.vocab_size = config.vocab_size
         self.max_length = max_sequence_length(model_dir)
         self.pad_id = self.tokenizer.pad_token_id or 0
-        # The same rule as transformers' text-classification pipeline.
-        self.multi_label = (
-            config.problem_type == "multi_label_classification" or config.num_labels == 1
-        )
-        # From the loaded tokenizer, not a file: a model that ships only vocab.txt is
-        # converted here the same way scripts/prepare_model.py converted it for preprocess.
-        self.fingerprint = tokenizer_fingerprint(self.tokenizer.backend_tokenizer.to_str())
-        self.info = ModelInfo(
-            model_id=model_id,
-            revision=revision,
-            labels=self.labels,
-            max_length=self.max_length,
-            tokenizer_fingerprint=self.fingerprint,
+        self.multi_label = is_multi_label(config.problem_type, config.num_labels)
+        self._describe(
+            # From the loaded tokenizer, not a file: a model that ships only vocab.txt is
+            # converted here the same way scripts/prepare_model.py converted it for preprocess.
+            TextWindower(self.tokenizer.backend_tokenizer, self.max_length),
+            model_id,
+            revision,
             device=str(self.device),
             dtype=str(self.dtype).removeprefix("torch."),
         )
-
-    def probabilities(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
-        """One forward pass over token id sequences of any lengths; one row per sequence."""
-        return self.run_prepared(self.prepare(sequences))
 
     def prepare(self, sequences: Sequence[Sequence[int]]) -> PaddedBatch:
         """Pad a pass's sequences (lists or numpy rows) into tensors, without touching the
@@ -93,23 +83,3 @@ class Classifier:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             raise
-
-    def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
-        """Tokenize cleaned text here (the pattern's input) into windows, as preprocess does."""
-        special = self.tokenizer.num_special_tokens_to_add()
-        encoded = self.tokenizer(
-            text,
-            truncation=True,
-            max_length=self.max_length,
-            stride=window_stride(self.max_length, special, overlap_tokens),
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-        )
-        parts = zip(
-            encoded["input_ids"],
-            encoded["offset_mapping"],
-            encoded["special_tokens_mask"],
-            strict=True,
-        )
-        return [TokenWindow.from_tokens(i, *part) for i, part in enumerate(parts)]

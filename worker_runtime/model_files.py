@@ -1,10 +1,10 @@
-"""Where a stage's model files come from: a local directory, a cache, or the Hugging Face Hub.
+"""Where a worker's model files come from: a local directory, a cache, or the Hugging Face Hub.
 
 MODEL_ID and MODEL_REVISION name the model for every stage, so the preprocess worker's
 tokenizer and the inference worker's model are always the same snapshot. Lookup order:
 a local directory; the default Hugging Face cache (where images bake the model); a mounted
 Runpod network volume's cache; and only then a download (never when HF_HUB_OFFLINE=1).
-A candidate that lacks a file the stage needs is skipped, not half-used.
+A candidate that lacks a file the worker needs is skipped, not half-used.
 """
 
 import hashlib

@@ -2,17 +2,19 @@
 
 from typing import Any
 
-from contracts import (
+from contracts.aggregation import aggregate_windows, label_scores, ranked
+from contracts.postprocess import (
     Classification,
     ClassificationResult,
     PostprocessInput,
     PostprocessItem,
     PostprocessOutput,
+    PostprocessSingleOutput,
     ResultMetadata,
     confidence_level,
+    text_preview,
 )
-from contracts.aggregation import aggregate_windows, label_scores, ranked
-from contracts.postprocess import PostprocessSingleOutput, text_preview
+from contracts.shapes import is_single_form
 
 
 def format_item(item: PostprocessItem, model: str | None) -> ClassificationResult:
@@ -43,10 +45,11 @@ def format_item(item: PostprocessItem, model: str | None) -> ClassificationResul
 
 
 def postprocess(job_input: Any) -> PostprocessOutput | PostprocessSingleOutput:
+    single = is_single_form(job_input)
     request = PostprocessInput.model_validate(job_input)
     model = request.model_info.model_id if request.model_info else None
     results = [format_item(item, model) for item in request.items]
-    if not PostprocessInput.is_single_form(job_input):
+    if not single:
         return PostprocessOutput(results=results)
     # The pattern's form in, the pattern's form out: the one result at the top level.
     item = request.items[0]
