@@ -499,8 +499,14 @@ def deploy_advice(found: recommend.Recommendation, layouts: Sequence) -> str:
             found.skipped or "every layout overloaded an endpoint; raise --workers-max"
         )
     layout = next(layout for layout in layouts if layout.name == found.cheapest)
+    tie = (
+        f" (a tie with {found.runner_up}, under {recommend.TIE:.1%} apart: choose by latency, "
+        f"p50 {report.format_seconds(found.p50_s)} here)"
+        if found.tie
+        else ""
+    )
     return (
-        f"To deploy {layout.name}, the cheapest for the inputs above, set in deploy.toml's "
+        f"To deploy {layout.name}, the cheapest for the inputs above{tie}, set in deploy.toml's "
         f"[deployment] table:\n\n{layout.deploy_lines}"
     )
 

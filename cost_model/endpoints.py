@@ -70,11 +70,12 @@ DEFAULTS: dict[str, object] = {
     "scaler_value": 4.0,
     "dispatch": "pack",
 }
+UNLIMITED = 1_000_000
 # The orchestrator as deploy.toml deploys it: a load balancer, scaled by request count (4),
 # spreading requests over its workers. A worker holds any number of requests: its admission
 # limit (MAX_IN_FLIGHT) answers 429 beyond it, which this model leaves out.
 ORCHESTRATOR_DEFAULTS: dict[str, object] = {
-    "concurrency": 1_000_000,
+    "concurrency": UNLIMITED,
     "scaler": "request_count",
     "scaler_value": 4.0,
     "dispatch": "spread",

@@ -26,6 +26,8 @@ from cost_model.simulator import SimResult
 from cost_model.stage_times import StageSample
 from cost_model.sweep import RatePoint, SweepSettings, run_point
 
+# Cheaper by less than this is a tie: within the simulation's noise, choose by latency.
+TIE = 0.005
 MAX_SCALE = 1024.0
 BISECTIONS = 4
 
@@ -42,6 +44,10 @@ class Recommendation:
     fastest_p50_s: float = math.nan
     overloaded: tuple[str, ...] = ()
     skipped: str | None = None
+
+    @property
+    def tie(self) -> bool:
+        return self.runner_up is not None and self.saving < TIE
 
 
 def usable(point: RatePoint) -> dict[str, SimResult]:

@@ -8,11 +8,12 @@ from cost_model.endpoints import (
     DEFAULT_ORCHESTRATOR_HOP_MS,
     HOP_SOURCE,
     ORCHESTRATOR_HOP_SOURCE,
+    UNLIMITED,
     EndpointSettings,
     source,
 )
 from cost_model.layouts import Layout, SmartRouting
-from cost_model.recommend import MAX_SCALE, BreakEven, Recommendation
+from cost_model.recommend import MAX_SCALE, TIE, BreakEven, Recommendation
 from cost_model.simulator import SimResult
 from cost_model.stage_times import STAGES, MeasuredTimes
 from cost_model.sweep import RatePoint, ShareRow, SweepSettings
@@ -92,7 +93,7 @@ def describe_inputs(
         lines.append(
             f"- {name}: ${config.price_usd_per_s:g}/s, cold start {config.cold_start_s:.1f} s, "
             f"idle timeout {config.idle_timeout_s:g} s, workers {config.workers_min}-"
-            f"{config.workers_max}, {config.concurrency} jobs per worker, CPU work "
+            f"{config.workers_max}, {jobs_per_worker(config.concurrency)}, CPU work "
             f"{config.cpu_lanes} at a time, {scaler}, dispatch {config.dispatch}"
         )
     inline = [layout for layout in layouts if layout.base == "inline"]
@@ -119,6 +120,10 @@ def describe_inputs(
     return "\n".join(lines)
 
 
+def jobs_per_worker(concurrency: int) -> str:
+    return "no limit on jobs" if concurrency >= UNLIMITED else f"{concurrency} jobs per worker"
+
+
 def describe_smart(routing: SmartRouting, sweep: SweepSettings) -> list[str]:
     threshold = routing.max_cpu_tokens
     times = routing.cpu_inference
@@ -140,6 +145,8 @@ def describe_smart(routing: SmartRouting, sweep: SweepSettings) -> list[str]:
 def _worker_seconds(result: SimResult) -> str:
     parts = []
     for usage in result.endpoints:
+        if not usage.price_usd_per_s:
+            continue  # the orchestrator elsewhere: not billed here
         per_1000 = (usage.billed_s + usage.active_s) / result.requests * 1000
         parts.append(f"{usage.name} {per_1000:,.0f}")
     return ", ".join(parts)
@@ -227,6 +234,14 @@ def share_table(
     return "\n".join(lines)
 
 
+def describe_saving(found: Recommendation) -> str:
+    if not found.runner_up:
+        return "(no other layout to compare)"
+    if found.tie:
+        return f"under {TIE:.1%} on {found.runner_up}: a tie"
+    return f"{found.saving:.0%} on {found.runner_up}"
+
+
 def recommendation_table(recommendations: Sequence[Recommendation]) -> str:
     """The cheapest layout at each rate, by how much, and the latency it costs."""
     lines = [
@@ -243,11 +258,7 @@ def recommendation_table(recommendations: Sequence[Recommendation]) -> str:
             why = f"skipped: {r.skipped}" if r.skipped else "every layout overloaded"
             lines.append(f"| {rate} | ({why}) | | | | |")
             continue
-        saving = (
-            f"{r.saving:.{0 if r.saving >= 0.01 else 1}%} on {r.runner_up}"
-            if r.runner_up
-            else "(no other layout to compare)"
-        )
+        saving = describe_saving(r)
         lines.append(
             f"| {rate} | {r.cheapest} | {format_usd(r.cost_per_1000_usd)} | {saving} "
             f"| {format_seconds(r.p50_s)} | {r.fastest} ({format_seconds(r.fastest_p50_s)}) |"
@@ -320,6 +331,20 @@ def plot(
         cost_axes.plot(rates, [p.results[name].cost_per_1000_usd for p in usable], **style)
         latency_axes.plot(
             rates, [p.results[name].latency_percentile_s(0.5) for p in usable], **style
+        )
+    overloaded = [
+        (p.rate, p.results[name].cost_per_1000_usd)
+        for p in usable
+        for name in layouts
+        if p.results[name].overloaded
+    ]
+    if overloaded:
+        cost_axes.scatter(
+            *zip(*overloaded, strict=True),
+            marker="x",
+            color="black",
+            zorder=3,
+            label="overloaded: cost too low",
         )
     for axes, ylabel in (
         (cost_axes, "USD per 1,000 requests"),
