@@ -95,20 +95,15 @@ def resolve_model(arg: str | None) -> tuple[str, str]:
 
 
 @contextmanager
-def serving(
-    folder: str, env: dict[str, str], timeout_s: float = 180.0
-) -> Iterator[tuple[str, float]]:
-    """A worker in Runpod's local API mode, `python handler.py --rp_serve_api` in its folder:
-    its URL, and the seconds from process start until its API answered (imports, model load,
-    server up). Stopped on leaving."""
-    port = free_port()
-    command = [sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)]
-    command += ["--rp_api_host", "127.0.0.1"]
-    base = f"http://127.0.0.1:{port}"
+def running(
+    command: list[str], cwd: Path, env: dict[str, str], ready_url: str, name: str, timeout_s: float
+) -> Iterator[float]:
+    """`command` as a process: the seconds from its start until `ready_url` answered (imports,
+    model load, server up). Stopped on leaving."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
-        cwd=REPO_ROOT / folder,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -116,10 +111,25 @@ def serving(
     )
     try:
         # Asked often: the time until it answers is the measurement.
-        wait_until_answers(process, f"{base}/openapi.json", timeout_s, folder, poll_s=0.02)
-        yield base, time.perf_counter() - started
+        wait_until_answers(process, ready_url, timeout_s, name, poll_s=0.02)
+        yield time.perf_counter() - started
     finally:
         stop_processes([process], 15)
+
+
+@contextmanager
+def serving(
+    folder: str, env: dict[str, str], timeout_s: float = 180.0
+) -> Iterator[tuple[str, float]]:
+    """A worker in Runpod's local API mode, `python handler.py --rp_serve_api` in its folder:
+    its URL, and the seconds from process start until its API answered. Stopped on leaving."""
+    port = free_port()
+    command = [sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)]
+    command += ["--rp_api_host", "127.0.0.1"]
+    base = f"http://127.0.0.1:{port}"
+    ready = f"{base}/openapi.json"
+    with running(command, REPO_ROOT / folder, env, ready, folder, timeout_s) as seconds:
+        yield base, seconds
 
 
 def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) -> float:
@@ -131,21 +141,10 @@ def time_orchestrator_cold_start(env: dict[str, str], timeout_s: float = 60.0) -
     """Seconds from `python -m orchestrator` starting until it answers /ping."""
     port = free_port()
     env = {**env, "PORT": str(port), "HOST": "127.0.0.1"}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/ping"
-        wait_until_answers(process, url, timeout_s, "orchestrator", poll_s=0.02)
-        return time.perf_counter() - started
-    finally:
-        stop_processes([process], 15)
+    command = [sys.executable, "-m", "orchestrator"]
+    ready = f"http://127.0.0.1:{port}/ping"
+    with running(command, REPO_ROOT, env, ready, "orchestrator", timeout_s) as seconds:
+        return seconds
 
 
 COLD_STARTS = [*(w[0] for w in PIPELINE_WORKERS), "orchestrator"]
