@@ -369,6 +369,8 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str
         parser.error("--requests must be >= 1, --warmup-s, --hop-ms, --orchestrator-hop-ms >= 0")
     if not 0 <= args.active_discount <= 0.3:
         parser.error("--active-discount: Runpod's discount on active workers is 0 to 0.3")
+    if not args.rates:
+        parser.error("--rates: give at least one rate")
     if args.recommend != (args.rate is not None):
         parser.error("--recommend and --rate go together: --recommend --rate 2/s")
     return names

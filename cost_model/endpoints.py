@@ -36,6 +36,7 @@ ENDPOINTS = (
     "single_cpu",
 )
 LOAD_BALANCERS = frozenset({"orchestrator"})
+FOLLOWS = {"single": "inference", "single_cpu": "inference_cpu"}
 
 # A job on a queue-based endpoint waits in Runpod's queue even when a worker is warm: users
 # report about 100 ms of delayTime per job against a few ms of work.
@@ -54,11 +55,8 @@ def source(value: float, default: float, default_source: str, option: str) -> st
     return default_source if value == default else f"set by {option}"
 
 
-FOLLOWS = {"single": "inference", "single_cpu": "inference_cpu"}
-
-# Runpod's console defaults for every endpoint: idle timeout 5 s, 0 to 3 workers, the queue
-# delay scaler at 4 s. The workers hold MAX_CONCURRENCY jobs (8 by default) and run their CPU
-# work one job at a time.
+# Runpod's console defaults for every endpoint (idle timeout, workers, the queue delay
+# scaler); the workers' MAX_CONCURRENCY default; their CPU work runs one job at a time.
 DEFAULTS: dict[str, object] = {
     "image_pull": 0.0,
     "idle_timeout": 5.0,
@@ -71,7 +69,7 @@ DEFAULTS: dict[str, object] = {
     "dispatch": "pack",
 }
 UNLIMITED = 1_000_000
-# The orchestrator as deploy.toml deploys it: a load balancer, scaled by request count (4),
+# The orchestrator as deploy.toml deploys it: a load balancer scaled by request count,
 # spreading requests over its workers. A worker holds any number of requests: its admission
 # limit (MAX_IN_FLIGHT) answers 429 beyond it, which this model leaves out.
 ORCHESTRATOR_DEFAULTS: dict[str, object] = {
@@ -92,6 +90,10 @@ def defaults(setting: str) -> dict[str, object]:
     }
 
 
+class OptionValueError(ValueError):
+    """A per-endpoint value a converter refuses; the message says what it expects."""
+
+
 def named(values: Sequence[str] | None, convert: Callable[[str], T], option: str) -> dict[str, T]:
     """The endpoints an option names, with their values: `--option 5` names every endpoint,
     `--option inference=30` one; later ones win."""
@@ -109,10 +111,6 @@ def named(values: Sequence[str] | None, convert: Callable[[str], T], option: str
         for target in [name] if name else ENDPOINTS:
             chosen[target] = parsed
     return chosen
-
-
-class OptionValueError(ValueError):
-    """A per-endpoint value a converter refuses; the message says what it expects."""
 
 
 def resolve(given: Mapping[str, T], fallback: Mapping[str, T]) -> dict[str, T]:

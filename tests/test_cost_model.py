@@ -509,6 +509,7 @@ def test_text_lengths_without_long_requests_cannot_make_a_share_of_them(tmp_path
         (["--price", "inference=-1"], "--price: '-1' is not a number >= 0"),
         (["--scaler", "orchestrator=fast"], "'fast' is not a scaler: queue-delay or request"),
         (["--recommend"], "--recommend and --rate go together"),
+        (["--rates", "none"], "--rates: give at least one rate"),
         (["--orchestrator", "pod"], "invalid choice: 'pod'"),
         (["--layouts", "magic"], "unknown ['magic']"),
         (["--stage-times", "missing.jsonl"], "cannot read stage times from missing.jsonl"),
