@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements-dev.txt $(wildcard */*requirements*.txt)
 
-.PHONY: help run test lint format tiny-model benchmark clean
+.PHONY: help run test test-fast lint format tiny-model benchmark clean
 .DEFAULT_GOAL := help
 
 # Targets with a `## ` comment are listed by `make help`.
@@ -33,6 +33,10 @@ run: $(STAMP) ## The whole pipeline at http://localhost:8888 (PORT, MODEL_ID, ..
 
 test: $(STAMP) lint ## The whole offline suite: ruff, then pytest
 	$(PY) -m pytest
+
+# tests/unit: in process, no stack of workers; tests/stack starts processes, tests/repo checks files.
+test-fast: $(STAMP) ## The unit tests alone (tests/unit), the inner loop
+	$(PY) -m pytest tests/unit -q
 
 lint: $(STAMP) ## ruff check and ruff format --check
 	$(PY) -m ruff check .

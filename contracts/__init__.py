@@ -18,6 +18,7 @@ from contracts.api import (
     PreprocessResponse,
 )
 from contracts.cost import RequestCost, StageCost, request_cost
+from contracts.endpoints import STAGE_ENDPOINTS, Endpoint
 from contracts.errors import (
     ErrorType,
     FieldError,
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_CPU_USD_PER_S",
     "DEFAULT_GPU_USD_PER_S",
     "DEFAULT_SMART_MAX_CPU_TOKENS",
+    "STAGE_ENDPOINTS",
     "Answered",
     "BatchingInfo",
     "ClassifiableText",
@@ -81,6 +83,7 @@ __all__ = [
     "ClassifyRequest",
     "ClassifyResponse",
     "ClassifySmartResponse",
+    "Endpoint",
     "ErrorResponse",
     "ErrorType",
     "FieldError",

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts import Endpoint
 from contracts.routing import DEFAULT_SMART_MAX_CPU_TOKENS
 from cost_model import cpu_inference_times, recommend, report, text_lengths
 from cost_model.endpoints import (
@@ -36,6 +37,7 @@ from cost_model.endpoints import (
     DEFAULT_ORCHESTRATOR_HOP_MS,
     ENDPOINTS,
     HOP_SOURCE,
+    ORCHESTRATOR,
     EndpointSettings,
     OptionValueError,
     default_prices,
@@ -43,7 +45,7 @@ from cost_model.endpoints import (
     named,
     resolve,
 )
-from cost_model.layouts import LAYOUT_NAMES, SMART_SUFFIX, LayoutInputs, SmartRouting, build
+from cost_model.layouts import BASES, LAYOUT_NAMES, SMART_SUFFIX, LayoutInputs, SmartRouting, build
 from cost_model.stage_times import SHIPPED, StageTimesError, load
 from cost_model.sweep import SweepSettings, run_sweep, share_sweep
 from cost_model.traffic import PROFILES
@@ -311,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output.add_argument(
         "--share-base",
-        choices=["split", "inline", "single"],
+        choices=BASES,
         default=DEFAULT_SHARE_BASE,
         help=f"the layout whose smart variant the shares compare (default {DEFAULT_SHARE_BASE})",
     )
@@ -332,7 +334,7 @@ def endpoint_settings(args: argparse.Namespace, measured_cold_starts: dict) -> E
     cold_start = resolve(named(args.cold_start, nonnegative, "--cold-start"), measured_cold_starts)
     missing = [name for name in ENDPOINTS if cold_start.get(name) is None]
     if missing:
-        source = "CPU inference times" if missing[0] == "inference_cpu" else "stage times"
+        source = "CPU inference times" if missing[0] == Endpoint.INFERENCE_CPU else "stage times"
         raise ValueError(
             f"no measured cold start for {missing[0]} in the {source} file: "
             f"give --cold-start {missing[0]}=SECONDS"
@@ -403,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             routing=SmartRouting(args.max_cpu_tokens, cpu_times),
             orchestrator_hop_s=args.orchestrator_hop_ms / 1000,
             inline_loads_workers=settings.orchestrator_billed
-            and "orchestrator" not in named(args.cold_start, nonnegative, "--cold-start"),
+            and ORCHESTRATOR not in named(args.cold_start, nonnegative, "--cold-start"),
         )
     except (StageTimesError, ValueError) as exc:
         parser.error(str(exc))

@@ -20,23 +20,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from contracts import StagePrices
+from contracts import Endpoint, StagePrices
 from contracts.pricing import DEFAULT_CPU_USD_PER_S
 from cost_model.simulator import Dispatch, EndpointConfig, Scaler
 
 T = TypeVar("T")
 
-ENDPOINTS = (
-    "orchestrator",
-    "preprocess",
-    "inference",
-    "inference_cpu",
-    "postprocess",
-    "single",
-    "single_cpu",
-)
-LOAD_BALANCERS = frozenset({"orchestrator"})
-FOLLOWS = {"single": "inference", "single_cpu": "inference_cpu"}
+# The pipeline's endpoints are contracts' Endpoint; these three are the cost model's own.
+ORCHESTRATOR = "orchestrator"
+SINGLE = "single"
+SINGLE_CPU = "single_cpu"
+ENDPOINTS = (ORCHESTRATOR, *(endpoint.value for endpoint in Endpoint), SINGLE, SINGLE_CPU)
+LOAD_BALANCERS = frozenset({ORCHESTRATOR})
+FOLLOWS = {SINGLE: Endpoint.INFERENCE.value, SINGLE_CPU: Endpoint.INFERENCE_CPU.value}
 
 # A job on a queue-based endpoint waits in Runpod's queue even when a worker is warm: users
 # report about 100 ms of delayTime per job against a few ms of work.
@@ -84,7 +80,7 @@ def defaults(setting: str) -> dict[str, object]:
     """Each endpoint's default for `setting` (a key of DEFAULTS)."""
     return {
         name: ORCHESTRATOR_DEFAULTS.get(setting, DEFAULTS[setting])
-        if name == "orchestrator"
+        if name == ORCHESTRATOR
         else DEFAULTS[setting]
         for name in ENDPOINTS
     }
@@ -127,8 +123,7 @@ def default_prices() -> dict[str, float]:
     """USD per worker-second: the shared price table's (contracts/pricing.py), and a CPU
     worker's for the orchestrator."""
     prices = StagePrices()
-    stages = ("preprocess", "inference", "inference_cpu", "postprocess")
-    return {"orchestrator": DEFAULT_CPU_USD_PER_S} | {s: prices.for_stage(s) for s in stages}
+    return {ORCHESTRATOR: DEFAULT_CPU_USD_PER_S} | {e.value: prices.for_stage(e) for e in Endpoint}
 
 
 @dataclass(frozen=True)
@@ -153,7 +148,7 @@ class EndpointSettings:
     def configs(self) -> dict[str, EndpointConfig]:
         configs = {}
         for name in ENDPOINTS:
-            elsewhere = name == "orchestrator" and not self.orchestrator_billed
+            elsewhere = name == ORCHESTRATOR and not self.orchestrator_billed
             cold_start_s = self.cold_start_s[name] + self.image_pull_s[name]
             configs[name] = EndpointConfig(
                 name=name,

@@ -32,8 +32,10 @@ no token count. An endpoint no request reaches never starts a worker and bills n
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from contracts import Endpoint
 from contracts.routing import InferenceTarget, smart_target
 from cost_model.cpu_inference_times import CpuInferenceTimes
+from cost_model.endpoints import ORCHESTRATOR, SINGLE, SINGLE_CPU
 from cost_model.simulator import CALL, CPU, GPU, EndpointConfig, Hop, Phase
 from cost_model.stage_times import StageSample
 
@@ -112,21 +114,22 @@ def build(name: str, inputs: LayoutInputs) -> Layout:
 
 def _split(inputs: LayoutInputs, smart: bool):
     configs, routing, hop_s = inputs.configs, inputs.routing, inputs.orchestrator_hop_s
-    names = ["orchestrator", "preprocess", "inference", "postprocess"]
+    names = [ORCHESTRATOR, Endpoint.PREPROCESS, Endpoint.INFERENCE, Endpoint.POSTPROCESS]
     if smart:
-        names.insert(2, "inference_cpu")
+        names.insert(2, Endpoint.INFERENCE_CPU)
     index = {name: i for i, name in enumerate(names)}
 
     def route(sample: StageSample, tokens: int) -> list[Hop]:
         if smart and routing.short(tokens):
-            inference = call(index["inference_cpu"], (CPU, routing.cpu_inference.seconds(tokens)))
+            seconds = routing.cpu_inference.seconds(tokens)
+            inference = call(index[Endpoint.INFERENCE_CPU], (CPU, seconds))
         else:
-            inference = call(index["inference"], (GPU, sample.inference_s))
+            inference = call(index[Endpoint.INFERENCE], (GPU, sample.inference_s))
         return orchestrated(
             *cpu(3 * hop_s),
-            call(index["preprocess"], (CPU, sample.preprocess_s)),
+            call(index[Endpoint.PREPROCESS], (CPU, sample.preprocess_s)),
             inference,
-            call(index["postprocess"], (CPU, sample.postprocess_s)),
+            call(index[Endpoint.POSTPROCESS], (CPU, sample.postprocess_s)),
         )
 
     return tuple(configs[name] for name in names), route
@@ -134,10 +137,10 @@ def _split(inputs: LayoutInputs, smart: bool):
 
 def _inline(inputs: LayoutInputs, smart: bool):
     configs, routing, hop_s = inputs.configs, inputs.routing, inputs.orchestrator_hop_s
-    orchestrator = configs["orchestrator"]
+    orchestrator = configs[ORCHESTRATOR]
     if inputs.inline_loads_workers:
-        loads = ["preprocess", "inference_cpu"] if smart else ["preprocess"]
-        slowest = max(configs[name].cold_start_s for name in ["orchestrator", *loads])
+        loads = [Endpoint.PREPROCESS, Endpoint.INFERENCE_CPU] if smart else [Endpoint.PREPROCESS]
+        slowest = max(configs[name].cold_start_s for name in [ORCHESTRATOR, *loads])
         orchestrator = replace(orchestrator, cold_start_s=slowest)
 
     def route(sample: StageSample, tokens: int) -> list[Hop]:
@@ -150,12 +153,12 @@ def _inline(inputs: LayoutInputs, smart: bool):
             *cpu(sample.postprocess_s),
         )
 
-    return (orchestrator, configs["inference"]), route
+    return (orchestrator, configs[Endpoint.INFERENCE]), route
 
 
 def _single(inputs: LayoutInputs, smart: bool):
     configs, routing, hop_s = inputs.configs, inputs.routing, inputs.orchestrator_hop_s
-    names = ["orchestrator", "single", "single_cpu"] if smart else ["orchestrator", "single"]
+    names = [ORCHESTRATOR, SINGLE, SINGLE_CPU] if smart else [ORCHESTRATOR, SINGLE]
 
     def route(sample: StageSample, tokens: int) -> list[Hop]:
         pre, post = sample.preprocess_s, sample.postprocess_s

@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 from tokenizers import Tokenizer
 
+from contracts import Endpoint
 from contracts.model_source import max_sequence_length, tokenizer_fingerprint
 from cost_model.cpu_inference_times import SHIPPED
 from cost_model.measure import machine, serving, time_cold_start
@@ -130,7 +131,7 @@ def main() -> None:
         "model": model_name,
         "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
         "command": "python -m cost_model.measure_cpu_inference",
-        "cold_start_s": {"inference_cpu": round(cold, 3)},
+        "cold_start_s": {Endpoint.INFERENCE_CPU.value: round(cold, 3)},
         "cold_start_note": "process start to API ready, BACKEND=onnx, median; no container start",
         "times_note": f"one job at a time; round_trip_ms: the fastest of {args.rounds}",
     }

@@ -7,6 +7,7 @@ from cost_model.endpoints import (
     DEFAULT_HOP_MS,
     DEFAULT_ORCHESTRATOR_HOP_MS,
     HOP_SOURCE,
+    ORCHESTRATOR,
     ORCHESTRATOR_HOP_SOURCE,
     UNLIMITED,
     EndpointSettings,
@@ -83,7 +84,7 @@ def describe_inputs(
     ]
     used = {config.name: config for layout in layouts for config in layout.endpoints}
     for name, config in endpoints.configs().items():
-        if name not in used or (name == "orchestrator" and not endpoints.orchestrator_billed):
+        if name not in used or (name == ORCHESTRATOR and not endpoints.orchestrator_billed):
             continue
         scaler = (
             f"queue delay scaler {config.scaler_value:g} s"
@@ -98,7 +99,7 @@ def describe_inputs(
         )
     inline = [layout for layout in layouts if layout.base == "inline"]
     for layout in inline:
-        if layout.endpoints[0].cold_start_s != endpoints.configs()["orchestrator"].cold_start_s:
+        if layout.endpoints[0].cold_start_s != endpoints.configs()[ORCHESTRATOR].cold_start_s:
             lines.append(
                 f"- {layout.name}: the orchestrator loads the stages it runs, so its cold start "
                 f"is taken as the slowest of theirs: {layout.endpoints[0].cold_start_s:.1f} s"

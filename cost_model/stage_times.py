@@ -20,9 +20,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contracts import StageTiming, Timings, describe_validation_error
+from contracts import STAGE_ENDPOINTS, StageTiming, Timings, describe_validation_error
 
-STAGES = ("preprocess", "inference", "postprocess")
+STAGES = tuple(endpoint.value for endpoint in STAGE_ENDPOINTS)
 SHIPPED = Path(__file__).resolve().parent / "data" / "measured_stage_times.jsonl"
 
 

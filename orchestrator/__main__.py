@@ -5,6 +5,7 @@ import logging
 import uvicorn
 
 from contracts.startup import load_settings
+from orchestrator.app import create_app
 from orchestrator.settings import OrchestratorSettings
 
 
@@ -16,7 +17,7 @@ def main() -> None:
     # httpx logs every request at INFO; the orchestrator's own line per request says enough.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
-        "orchestrator.app:app",
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

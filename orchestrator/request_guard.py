@@ -25,8 +25,12 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts import ErrorType
-from orchestrator.errors import error_answer
+from orchestrator.errors import (
+    BodyTooLargeError,
+    InternalError,
+    TooManyInFlightError,
+    answer_error,
+)
 from orchestrator.metrics import Metrics
 
 log = logging.getLogger("orchestrator")
@@ -76,24 +80,14 @@ class RequestGuard:
             if _declared_length(scope) > self.max_request_bytes:
                 # Refused before a byte is read. A body without Content-Length (chunked) is
                 # counted as it arrives instead (_serve).
-                response = error_answer(
-                    request_id,
-                    started,
-                    413,
-                    f"Request body too large (maximum {self.max_request_bytes:,} bytes)",
-                    ErrorType.INVALID_INPUT,
+                response = answer_error(
+                    BodyTooLargeError(self.max_request_bytes), request_id, started
                 )
                 await response(scope, receive, send_with_id)
                 return
             if counted and self.in_flight >= self.max_in_flight:
-                response = error_answer(
-                    request_id,
-                    started,
-                    429,
-                    f"Too many requests in flight (maximum {self.max_in_flight}); "
-                    "retry after 1 second",
-                    ErrorType.OVERLOADED,
-                    headers={"Retry-After": "1"},
+                response = answer_error(
+                    TooManyInFlightError(self.max_in_flight), request_id, started
                 )
                 await response(scope, receive, send_with_id)
                 return
@@ -182,13 +176,7 @@ class RequestGuard:
             # Once, by type and request id: a message or traceback can carry user text.
             log.error("request_id=%s internal error: %s", request_id, type(exc).__name__)
             if not status["started"]:
-                response = error_answer(
-                    request_id,
-                    scope["state"]["started"],
-                    500,
-                    "Internal error in the orchestrator",
-                    ErrorType.INTERNAL,
-                )
+                response = answer_error(InternalError(), request_id, scope["state"]["started"])
                 with contextlib.suppress(Exception):
                     await response(scope, receive, send)
         finally:

@@ -1,5 +1,7 @@
 """Orchestrator configuration, read from the environment."""
 
+from dataclasses import dataclass
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -7,8 +9,8 @@ from contracts import (
     DEFAULT_CPU_USD_PER_S,
     DEFAULT_GPU_USD_PER_S,
     DEFAULT_SMART_MAX_CPU_TOKENS,
+    Endpoint,
     Limits,
-    Stage,
     StagePrices,
 )
 
@@ -28,82 +30,198 @@ def is_hosted(endpoint: str, api_base: str = RUNPOD_API_BASE) -> bool:
     return endpoint_base_url(endpoint, api_base).startswith(api_base.rstrip("/"))
 
 
+@dataclass(frozen=True)
+class EndpointSettings:
+    """One endpoint's settings, as OrchestratorSettings.endpoint() reads them."""
+
+    endpoint: Endpoint
+    # An endpoint id, or a URL (empty: not set; only the CPU inference endpoint may be).
+    value: str
+    timeout_s: float
+    usd_per_s: float
+    api_base: str = RUNPOD_API_BASE
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.value)
+
+    @property
+    def base_url(self) -> str:
+        return endpoint_base_url(self.value, self.api_base)
+
+    @property
+    def hosted(self) -> bool:
+        return self.is_set and is_hosted(self.value, self.api_base)
+
+
 class OrchestratorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
-    # Where endpoint ids point: Runpod's API (another address only for a stand-in of it).
-    runpod_api_base: str = RUNPOD_API_BASE
-    # Defaults are the ports `make run` gives the workers' local API servers.
-    preprocess_endpoint: str = "http://localhost:8001"
-    inference_endpoint: str = "http://localhost:8002"
-    postprocess_endpoint: str = "http://localhost:8003"
-    # The CPU inference endpoint (the inference worker on ONNX Runtime), which /classify-smart
-    # sends small inputs to. Empty: none, and /classify-smart uses the GPU endpoint alone.
-    cpu_inference_endpoint: str = "http://localhost:8004"
+    runpod_api_base: str = Field(
+        default=RUNPOD_API_BASE,
+        description="Where endpoint ids point; change it only for a stand-in of Runpod's API.",
+    )
+    preprocess_endpoint: str = Field(
+        default="http://localhost:8001",
+        description=(
+            "A Runpod endpoint id (meaning `https://api.runpod.ai/v2/<id>`) or a full base URL. "
+            "`make run` points the four endpoints at its workers unless they are set."
+        ),
+    )
+    inference_endpoint: str = Field(default="http://localhost:8002", description="Likewise.")
+    postprocess_endpoint: str = Field(default="http://localhost:8003", description="Likewise.")
+    cpu_inference_endpoint: str = Field(
+        default="http://localhost:8004",
+        description=(
+            "The CPU inference endpoint (the `inference-cpu` image: ONNX Runtime), which "
+            "`/classify-smart` sends small inputs to; likewise an id or a URL. Empty: none "
+            "(`/classify-smart` uses the GPU, `route=cpu` is 503)."
+        ),
+    )
     # After the endpoints, so its check can see them.
-    runpod_api_key: SecretStr | None = Field(default=None, validate_default=True)
-    preprocess_timeout_s: float = Field(default=30.0, gt=0)
-    inference_timeout_s: float = Field(default=120.0, gt=0)
-    postprocess_timeout_s: float = Field(default=30.0, gt=0)
-    cpu_inference_timeout_s: float = Field(default=30.0, gt=0)
-    # /classify-smart: inputs of at most this many tokens (all windows of all texts) go to the
-    # CPU inference endpoint. The default is measured: README "Which inference endpoint".
-    smart_max_cpu_tokens: int = Field(default=DEFAULT_SMART_MAX_CPU_TOKENS, ge=0)
-    # When the GPU endpoint cannot serve (unreachable, or a backlog with no ready worker),
-    # inputs up to this many tokens go to the CPU endpoint instead of waiting; longer ones
-    # still go to the GPU.
-    smart_fallback_max_tokens: int = Field(default=2048, ge=0)
-    # A hosted GPU endpoint whose /health shows jobs queued and no ready worker for this long
-    # is treated as backlogged (0: as soon as it is seen).
-    smart_gpu_max_queue_s: float = Field(default=10.0, ge=0)
-    # How long one reading of the GPU endpoint's health is reused.
-    smart_gpu_health_interval_s: float = Field(default=5.0, gt=0)
-    # A GPU job that timed out is not retried on the CPU endpoint unless this is true: it may
-    # be a long input that would be slow there too.
-    smart_retry_timeout_on_cpu: bool = False
-    # How often a job that /runsync did not finish is polled.
-    poll_interval_s: float = Field(default=0.5, gt=0)
+    runpod_api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        description=(
+            "Sent as `Authorization: Bearer …` to the hosted API. Never logged. Required when an "
+            "endpoint is an id: the orchestrator will not start without it, naming the variable."
+        ),
+    )
+    preprocess_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A stage's whole budget: queue, cold start, execution and polling.",
+    )
+    inference_timeout_s: float = Field(default=120.0, gt=0, description="Likewise.")
+    postprocess_timeout_s: float = Field(default=30.0, gt=0, description="Likewise.")
+    cpu_inference_timeout_s: float = Field(
+        default=30.0, gt=0, description="Likewise, for the CPU inference endpoint."
+    )
+    smart_max_cpu_tokens: int = Field(
+        default=DEFAULT_SMART_MAX_CPU_TOKENS,
+        ge=0,
+        description=(
+            "`/classify-smart` (and `route=smart`): inputs of at most this many tokens, all "
+            "windows of all texts, run on the CPU inference endpoint. The default is measured by "
+            "`python -m benchmarks.backends`: [Which inference endpoint]"
+            "(#which-inference-endpoint-onnx-runtime-vs-torch-on-cpu-by-text-length)."
+        ),
+    )
+    smart_fallback_max_tokens: int = Field(
+        default=2048,
+        ge=0,
+        description=(
+            "When the GPU endpoint cannot serve (unreachable, backlogged), inputs up to this many "
+            "tokens run on the CPU endpoint instead of waiting; longer ones still go to the GPU."
+        ),
+    )
+    smart_gpu_max_queue_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "A hosted GPU endpoint whose `/health` shows jobs queued and no ready worker for "
+            "this long is backlogged (`0`: as soon as it is seen)."
+        ),
+    )
+    smart_gpu_health_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long one reading of the GPU endpoint's health serves all requests.",
+    )
+    smart_retry_timeout_on_cpu: bool = Field(
+        default=False,
+        description=(
+            "Retry a timed-out GPU job on the CPU endpoint (within `SMART_FALLBACK_MAX_TOKENS`). "
+            "Off: a long input that timed out on the GPU would be slow on the CPU too."
+        ),
+    )
+    poll_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a job that `/runsync` did not finish is polled.",
+    )
     max_batch_texts: int = Field(
-        default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_BATCH_TEXTS_CAP
+        default=Limits.DEFAULT_MAX_BATCH_TEXTS,
+        ge=1,
+        le=Limits.MAX_BATCH_TEXTS_CAP,
+        description=(
+            f"Texts in one `/classify-batch` request (at most {Limits.MAX_BATCH_TEXTS_CAP})."
+        ),
     )
-    # Larger bodies are refused before they are read: Runpod's own /runsync limit.
-    max_request_bytes: int = Field(default=20_000_000, ge=1_000)
-    # One connection pool for all three endpoints.
-    max_connections: int = Field(default=100, ge=1)
-    # Pipeline requests served at once; more are answered 429 with Retry-After instead of
-    # queueing without bound (each holds a connection per stage it is in).
-    max_in_flight: int = Field(default=64, ge=1)
-    # Concurrent /classify and /classify-batch requests share one job per stage: a request
-    # that finds others in flight waits this long for more to join it (0: never share).
-    coalesce_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
-    # Texts in one shared run at most; a batch larger than this runs alone.
+    max_request_bytes: int = Field(
+        default=20_000_000,
+        ge=1_000,
+        description=(
+            "Larger request bodies get 413: from `Content-Length` before they are read, or as "
+            "soon as a chunked body passes it (the default is Runpod's own `/runsync` limit)."
+        ),
+    )
+    max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="Size of the one connection pool shared by the endpoints.",
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description=(
+            "Pipeline requests (every `POST`) served at once; more are answered 429 with "
+            "`Retry-After: 1` instead of queueing without bound."
+        ),
+    )
+    coalesce_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1_000,
+        description=(
+            "How long a request that finds others in flight waits for more to share its jobs; "
+            "`0` turns coalescing off."
+        ),
+    )
     coalesce_max_texts: int = Field(
-        default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_ITEMS_PER_JOB
+        default=Limits.DEFAULT_MAX_BATCH_TEXTS,
+        ge=1,
+        le=Limits.MAX_ITEMS_PER_JOB,
+        description="Texts in one shared run at most (a larger batch runs alone).",
     )
-    # USD per second of one worker of each stage, for the `cost` in every answer and the cost
-    # metrics. The defaults are the pattern's figures: set your own, Runpod's prices change.
-    preprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
-    inference_usd_per_s: float = Field(default=DEFAULT_GPU_USD_PER_S, ge=0)
-    postprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
-    cpu_inference_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
-    host: str = "0.0.0.0"
-    port: int = 8888
-    log_level: str = "info"
+    preprocess_usd_per_s: float = Field(
+        default=DEFAULT_CPU_USD_PER_S,
+        ge=0,
+        description=(
+            "Price of one worker-second of the stage, for `cost` in every answer and the cost "
+            "metrics. The defaults are the pattern's: set your own, Runpod's prices change."
+        ),
+    )
+    inference_usd_per_s: float = Field(
+        default=DEFAULT_GPU_USD_PER_S, ge=0, description="Likewise, of the GPU inference stage."
+    )
+    postprocess_usd_per_s: float = Field(
+        default=DEFAULT_CPU_USD_PER_S, ge=0, description="Likewise, of the postprocess stage."
+    )
+    cpu_inference_usd_per_s: float = Field(
+        default=DEFAULT_CPU_USD_PER_S, ge=0, description="Likewise, of the CPU inference endpoint."
+    )
+    host: str = Field(
+        default="0.0.0.0",
+        description="The address it listens on (`make run`: `127.0.0.1`).",
+    )
+    port: int = Field(
+        default=8888,
+        description="The port it listens on (`make run`: the orchestrator's port too).",
+    )
+    log_level: str = Field(default="info", description="The log level, of its logs and uvicorn's.")
 
     @field_validator("runpod_api_key")
     @classmethod
     def _key_for_hosted_endpoints(
         cls, key: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
-        hosted = [
-            f"{name.upper()}_ENDPOINT"
-            for name in ("preprocess", "inference", "postprocess", "cpu_inference")
-            if str(info.data.get(f"{name}_endpoint", "")).strip()
-            and is_hosted(
-                str(info.data[f"{name}_endpoint"]),
-                str(info.data.get("runpod_api_base", RUNPOD_API_BASE)),
-            )
-        ]
+        api_base = str(info.data.get("runpod_api_base", RUNPOD_API_BASE))
+        named = {
+            endpoint.variable: str(info.data.get(f"{endpoint.setting}_endpoint", "")).strip()
+            for endpoint in _KEY_CHECK_ORDER
+        }
+        hosted = [variable for variable, url in named.items() if url and is_hosted(url, api_base)]
         if hosted and not (key and key.get_secret_value().strip()):
             verb = "names a hosted endpoint" if len(hosted) == 1 else "name hosted endpoints"
             raise ValueError(
@@ -111,32 +229,40 @@ class OrchestratorSettings(BaseSettings):
             )
         return key
 
-    def base_url(self, stage: Stage) -> str:
-        return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
+    def endpoint(self, endpoint: Endpoint) -> EndpointSettings:
+        """One endpoint's settings."""
+        url, timeout_s, usd_per_s = {
+            Endpoint.PREPROCESS: (
+                self.preprocess_endpoint,
+                self.preprocess_timeout_s,
+                self.preprocess_usd_per_s,
+            ),
+            Endpoint.INFERENCE: (
+                self.inference_endpoint,
+                self.inference_timeout_s,
+                self.inference_usd_per_s,
+            ),
+            Endpoint.INFERENCE_CPU: (
+                self.cpu_inference_endpoint,
+                self.cpu_inference_timeout_s,
+                self.cpu_inference_usd_per_s,
+            ),
+            Endpoint.POSTPROCESS: (
+                self.postprocess_endpoint,
+                self.postprocess_timeout_s,
+                self.postprocess_usd_per_s,
+            ),
+        }[endpoint]
+        return EndpointSettings(endpoint, url.strip(), timeout_s, usd_per_s, self.runpod_api_base)
 
     def prices(self) -> StagePrices:
-        return StagePrices(
-            preprocess=self.preprocess_usd_per_s,
-            inference=self.inference_usd_per_s,
-            postprocess=self.postprocess_usd_per_s,
-            inference_cpu=self.cpu_inference_usd_per_s,
-        )
+        return StagePrices(**{e.value: self.endpoint(e).usd_per_s for e in Endpoint})
 
-    def hosted(self, stage: Stage) -> bool:
-        return is_hosted(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
 
-    def timeout_s(self, stage: Stage) -> float:
-        return getattr(self, f"{stage.value}_timeout_s")
-
-    @property
-    def cpu_inference_base_url(self) -> str | None:
-        """The CPU inference endpoint's base URL, or None when there is none."""
-        if not self.cpu_inference_endpoint.strip():
-            return None
-        return endpoint_base_url(self.cpu_inference_endpoint, self.runpod_api_base)
-
-    @property
-    def cpu_inference_hosted(self) -> bool:
-        return bool(self.cpu_inference_endpoint.strip()) and is_hosted(
-            self.cpu_inference_endpoint, self.runpod_api_base
-        )
+# The order the API key's error names hosted endpoints in.
+_KEY_CHECK_ORDER = (
+    Endpoint.PREPROCESS,
+    Endpoint.INFERENCE,
+    Endpoint.POSTPROCESS,
+    Endpoint.INFERENCE_CPU,
+)

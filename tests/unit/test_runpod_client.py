@@ -8,13 +8,13 @@ from fastapi.testclient import TestClient
 
 from contracts import Stage
 from orchestrator.app import create_app
-from orchestrator.runpod_client import (
-    StageEndpoint,
+from orchestrator.errors import (
     StageFailedError,
     StageTimeoutError,
     StageUnavailableError,
     worker_message,
 )
+from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings, endpoint_base_url
 from scripts.local_stack import free_port
 from tests.fake_runpod import API_KEY, SDK_TRACEBACK_ERROR, serve_fake_runpod

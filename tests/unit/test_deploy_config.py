@@ -10,7 +10,7 @@ import yaml
 from contracts.model_source import DEFAULT_MODEL_ID
 from deploy.checks import check_deployment
 from deploy.config import STAGES, ConfigError, DeployStage, load_config, parse_config
-from tests.test_architecture import REPO_ROOT, imported_packages, loaded_modules
+from tests.repo.test_architecture import REPO_ROOT, imported_packages, loaded_modules
 
 DEPLOY_FILE = REPO_ROOT / "deploy.toml"
 OWN_REGISTRY = "ghcr.io/acme/sentiment"

@@ -14,7 +14,7 @@ from preprocess_worker.windows import WindowTokenizer
 from scripts.prepare_model import prepare
 from tests.hf_cache import bake_into_hf_cache
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

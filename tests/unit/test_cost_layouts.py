@@ -14,7 +14,7 @@ from cost_model.layouts import LayoutInputs, SmartRouting, build
 from cost_model.simulator import CALL, EndpointUsage, SimResult, simulate
 from cost_model.stage_times import StageSample
 from cost_model.sweep import RatePoint, SweepSettings
-from tests.test_cost_model import endpoint_settings
+from tests.unit.test_cost_model import endpoint_settings
 
 SAMPLE = StageSample(preprocess_s=0.010, inference_s=0.050, postprocess_s=0.020)
 # CPU inference: 20 ms plus 1 ms a token (50 ms at 30 tokens); short is at most 128 tokens.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ["preprocess_worker", "inference_worker", "postprocess_worker", "orchestrator"]
 ML_LIBRARIES = {"torch", "transformers", "tokenizers"}
 

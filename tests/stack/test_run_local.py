@@ -16,7 +16,7 @@ import pytest
 from scripts.local_stack import LocalStack, StartupError, free_port, ports_from_env
 from scripts.write_test_input import DEFAULT_OUT as TEST_INPUT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PORT_VARIABLES = (
     "PORT",
     "PREPROCESS_PORT",

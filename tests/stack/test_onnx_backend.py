@@ -18,7 +18,7 @@ from inference_worker.model import Classifier
 from inference_worker.onnx_model import OnnxClassifier
 from inference_worker.settings import InferenceSettings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The bound: the two backends agree within 1e-4 on the test model.
 PARITY = 1e-4
 TEXT = " ".join(f"review {i}: the food was great but the service was slow." for i in range(30))

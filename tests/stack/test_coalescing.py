@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from contracts import Stage
+from orchestrator.errors import StageRejectedInputError
 from orchestrator.pipeline import Pipeline
-from orchestrator.runpod_client import StageEndpoint, StageRejectedInputError
+from orchestrator.runpod_client import StageEndpoint
 from scripts.local_stack import REPO_ROOT, free_port, stop_processes, wait_until_answers
 
 WAIT_MS = 400

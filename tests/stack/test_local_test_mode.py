@@ -10,7 +10,7 @@ import pytest
 
 from contracts import WorkerError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_handler(

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO_ROOT / "docker"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 # Laid over compose.yaml on a machine without an NVIDIA GPU.

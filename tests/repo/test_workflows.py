@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yaml"))
 BIN = Path(sys.executable).parent
@@ -182,7 +182,7 @@ def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests()
 
 
 def test_every_file_an_image_copies_is_in_its_rebuild_filter() -> None:
-    from tests.test_dockerfiles import dockerfile_path, parse_dockerfile
+    from tests.repo.test_dockerfiles import dockerfile_path, parse_dockerfile
 
     data = load(WORKFLOW_DIR / "images.yml")
     step = next(s for s in data["jobs"]["changes"]["steps"] if "paths-filter@" in s.get("uses", ""))

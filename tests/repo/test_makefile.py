@@ -9,7 +9,7 @@ import pytest
 
 from scripts.check_python import problem
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
@@ -26,9 +26,17 @@ def test_make_alone_lists_every_target_with_a_description() -> None:
     result = make()
     assert result.returncode == 0, result.stderr
     listed = dict(re.findall(r"^  make (\S+) +(.+)$", result.stdout, re.MULTILINE))
-    assert {"help", "run", "test", "lint", "format", "tiny-model", "benchmark", "clean"} <= set(
-        listed
-    )
+    assert {
+        "help",
+        "run",
+        "test",
+        "test-fast",
+        "lint",
+        "format",
+        "tiny-model",
+        "benchmark",
+        "clean",
+    } <= set(listed)
     assert "localhost:8888" in listed["run"]
     assert all(description.strip() for description in listed.values())
 

@@ -529,7 +529,7 @@ def test_bad_options_get_a_clear_error(args, message, capsys):
 
 def cost_section() -> str:
     """The Cost section: docs/cost.md where the docs have one, else the README's."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     page = root / "docs" / "cost.md"
     if page.exists():
         return page.read_text()
