@@ -59,7 +59,7 @@ clean: ## Remove .venv and the caches
 # The cost model of Runpod serverless. Options (python -m cost_model --help) go in COST_ARGS:
 # make cost COST_ARGS="--idle-timeout inference=30 --price inference=0.00044"
 .PHONY: cost
-cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only vs smart, table and plot
+cost: $(STAMP) ## which layout costs least at your traffic (split, inline, single, smart), table and plot
 	$(PY) -m cost_model $(COST_ARGS)
 
 # Runpod deployment from deploy.toml (RUNPOD_API_KEY in the environment): `make deploy-plan`,

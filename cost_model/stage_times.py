@@ -52,6 +52,10 @@ class MeasuredHeader:
     def cold_starts_s(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.header.get("cold_start_s", {}).items()}
 
+    @property
+    def measured_on_gpu(self) -> bool:
+        return bool((self.header.get("machine") or {}).get("gpu"))
+
     def describe_machine(self) -> str:
         machine = self.header.get("machine") or {}
         if not machine:

@@ -1,7 +1,10 @@
-"""The cost model's arithmetic, against cases worked out by hand, and its command."""
+"""The cost model's arithmetic, against cases worked out by hand, and its command.
+
+The layouts here run behind an orchestrator that runs elsewhere (`--orchestrator none`: no
+cold start, no bill) and spends no CPU per call, with no queue hop, so that each figure is
+the stage endpoints' alone; tests/test_cost_layouts.py counts the orchestrator and the hop."""
 
 import json
-import math
 import random
 import re
 from pathlib import Path
@@ -12,38 +15,56 @@ from contracts import DEFAULT_SMART_MAX_CPU_TOKENS, StagePrices
 from cost_model import cpu_inference_times, report, text_lengths
 from cost_model.__main__ import main
 from cost_model.cpu_inference_times import CpuInferenceTimes
-from cost_model.layouts import LAYOUTS, EndpointSettings, SmartRouting
-from cost_model.simulator import CPU, EndpointConfig, EndpointUsage, SimResult, simulate
+from cost_model.endpoints import ENDPOINTS, EndpointSettings, default_prices, defaults, resolve
+from cost_model.layouts import LAYOUT_NAMES, LayoutInputs, SmartRouting, build
+from cost_model.simulator import CPU, EndpointConfig, SimResult, simulate
 from cost_model.stage_times import SHIPPED, StageSample, StageTimesError, load
-from cost_model.sweep import RatePoint, ShareRow, SweepSettings, crossings, run_point
+from cost_model.sweep import RatePoint, ShareRow, SweepSettings, run_point
 from cost_model.text_lengths import DEFAULT_MIX, Bucket, TextLengthMix, TextLengthsError
 from cost_model.traffic import DAY_S, PROFILES
 
 CPU_PRICE, GPU_PRICE = 0.0002, 0.0015
 
 
-def configs(**overrides) -> dict[str, EndpointConfig]:
-    """Cold starts 2 s (preprocess), 5 s (inference, GPU-only), 3 s (CPU inference), 1.5 s
-    (postprocess)."""
-    cold = {
-        "preprocess": 2.0,
-        "inference": 5.0,
-        "inference_cpu": 3.0,
-        "postprocess": 1.5,
-        "gpu_only": 5.0,
+COLD_STARTS = {"orchestrator": 1.0, "preprocess": 2.0, "inference": 5.0, "inference_cpu": 3.0}
+COLD_STARTS["postprocess"] = 1.5
+
+
+def endpoint_settings(orchestrator_billed: bool = False, **overrides) -> EndpointSettings:
+    """Cold starts 1 s (orchestrator), 2 s (preprocess), 5 s (inference, single), 3 s (CPU
+    inference, single_cpu), 1.5 s (postprocess); Runpod's and deploy.toml's defaults else."""
+    settings = {
+        setting: defaults(setting)
+        for setting in (
+            "idle_timeout",
+            "workers_min",
+            "workers_max",
+            "concurrency",
+            "cpu_lanes",
+            "scaler",
+            "scaler_value",
+            "dispatch",
+        )
     }
-    settings = EndpointSettings(
-        prices=StagePrices(),
-        cold_start_s=cold,
-        image_pull_s=dict.fromkeys(cold, 0.0),
-        idle_timeout_s=dict.fromkeys(cold, 5.0),
-        workers_min=dict.fromkeys(cold, 0),
-        workers_max=dict.fromkeys(cold, 3),
-        concurrency=dict.fromkeys(cold, 8),
-        cpu_lanes=dict.fromkeys(cold, 1),
+    return EndpointSettings(
+        prices=resolve({}, default_prices()),
+        cold_start_s=resolve({}, COLD_STARTS),
+        image_pull_s=dict.fromkeys(ENDPOINTS, 0.0),
+        idle_timeout_s=settings["idle_timeout"],
+        workers_min=settings["workers_min"],
+        workers_max=settings["workers_max"],
+        concurrency=settings["concurrency"],
+        cpu_lanes=settings["cpu_lanes"],
+        scaler=settings["scaler"],
+        scaler_value=settings["scaler_value"],
+        dispatch=settings["dispatch"],
+        orchestrator_billed=orchestrator_billed,
         **overrides,
     )
-    return settings.configs()
+
+
+def configs(**overrides) -> dict[str, EndpointConfig]:
+    return endpoint_settings(**overrides).configs()
 
 
 SAMPLE = StageSample(preprocess_s=0.010, inference_s=0.050, postprocess_s=0.020)
@@ -54,16 +75,23 @@ ROUTING = SmartRouting(
 SHORT, LONG = 30, 500  # tokens: 50 ms on the CPU endpoint; over the threshold
 
 
+def layout(name: str, **overrides):
+    """`name` behind an orchestrator that runs elsewhere and spends no CPU per call."""
+    return build(name, LayoutInputs(configs(**overrides), ROUTING, 0.0, False))
+
+
 def run_layout(
     name: str, arrivals: list[float], window=None, tokens: list[int] | None = None, **overrides
 ) -> SimResult:
-    layout = LAYOUTS[name](configs(**overrides), ROUTING)
-    routes = [layout.route(SAMPLE, n) for n in tokens or [LONG] * len(arrivals)]
-    return simulate(layout.endpoints, arrivals, routes, window=window)
+    chosen = layout(name, **overrides)
+    routes = [chosen.route(SAMPLE, n) for n in tokens or [LONG] * len(arrivals)]
+    return simulate(chosen.endpoints, arrivals, routes, window=window)
 
 
 def billed(result: SimResult) -> dict[str, float]:
-    return {usage.name: round(usage.billed_s, 9) for usage in result.endpoints}
+    """Billed seconds by endpoint, leaving out the ones that bill nothing (the orchestrator
+    elsewhere)."""
+    return {u.name: round(u.billed_s, 9) for u in result.endpoints if u.price_usd_per_s}
 
 
 def test_one_request_an_hour_costs_cold_start_execution_and_idle_timeout_on_each_endpoint():
@@ -78,14 +106,14 @@ def test_one_request_an_hour_costs_cold_start_execution_and_idle_timeout_on_each
     assert split.cost_usd == pytest.approx(2 * 0.0195)
     assert split.cost_per_1000_usd == pytest.approx(19.5)
     assert split.latencies_s == pytest.approx([8.58, 8.58])
-    assert [u.workers_started for u in split.endpoints] == [2, 2, 2]
+    assert [u.workers_started for u in split.endpoints[1:]] == [2, 2, 2]
 
-    # GPU-only: one worker, cold 5 s, then 0.01 + 0.05 + 0.02 s, idle 5 s: 10.08 s -> 11 s,
+    # Single: one worker, cold 5 s, then 0.01 + 0.05 + 0.02 s, idle 5 s: 10.08 s -> 11 s,
     # 11 x 0.0015 = $0.0165 a request, answered at 5.08 s.
-    gpu_only = run_layout("gpu-only", [0.0, 3600.0], window=(0.0, 7200.0))
-    assert billed(gpu_only) == {"gpu_only": 22.0}
-    assert gpu_only.cost_usd == pytest.approx(2 * 0.0165)
-    assert gpu_only.latencies_s == pytest.approx([5.08, 5.08])
+    single = run_layout("single", [0.0, 3600.0], window=(0.0, 7200.0))
+    assert billed(single) == {"single": 22.0}
+    assert single.cost_usd == pytest.approx(2 * 0.0165)
+    assert single.latencies_s == pytest.approx([5.08, 5.08])
 
 
 def test_all_short_traffic_never_starts_a_gpu_worker():
@@ -95,14 +123,14 @@ def test_all_short_traffic_never_starts_a_gpu_worker():
     #   postprocess   starts 5.060, ready 6.56, done 6.580, stops 11.58: 6.52 s -> 7 s
     #   (8 + 9 + 7) x 0.0002 = $0.0048 a request, answered at 6.58 s; the split's is $0.0195.
     # The GPU endpoint gets no job: no worker starts, nothing is billed, no cold start waited.
-    smart = run_layout("smart", [0.0, 3600.0], (0.0, 7200.0), tokens=[SHORT, SHORT])
+    smart = run_layout("split-smart", [0.0, 3600.0], (0.0, 7200.0), tokens=[SHORT, SHORT])
     assert billed(smart) == {
         "preprocess": 16,
         "inference_cpu": 18,
         "inference": 0,
         "postprocess": 14,
     }
-    gpu = smart.endpoints[2]
+    gpu = smart.endpoints[3]
     assert (gpu.name, gpu.workers_started, gpu.peak_workers, gpu.cost_usd) == ("inference", 0, 0, 0)
     assert smart.cost_usd == pytest.approx(2 * 0.0048)
     assert smart.latencies_s == pytest.approx([6.58, 6.58])
@@ -117,7 +145,7 @@ def test_a_short_and_a_long_request_counted_by_hand():
     #   postprocess Q starts 5.060 for A, ready 6.560, A done 6.580; B comes at 7.070 to the
     #     warm Q, done 7.090; stops 12.090: 7.03 s -> 8 s.
     # (8 + 9 + 8) x 0.0002 + 11 x 0.0015 = $0.0215. A answers at 6.58 s, B at 7.09 - 1 = 6.09 s.
-    smart = run_layout("smart", [0.0, 1.0], tokens=[SHORT, LONG])
+    smart = run_layout("split-smart", [0.0, 1.0], tokens=[SHORT, LONG])
     assert billed(smart) == {"preprocess": 8, "inference_cpu": 9, "inference": 11, "postprocess": 8}
     assert smart.cost_usd == pytest.approx(0.0215)
     assert smart.latencies_s == pytest.approx([6.09, 6.58])
@@ -140,10 +168,10 @@ def test_all_long_traffic_costs_what_the_split_does_and_nothing_on_the_cpu_endpo
     # the same three endpoints' bills, and the CPU inference endpoint never starts.
     samples = [SAMPLE, StageSample(0.02, 0.2, 0.01)]
     settings = SweepSettings(requests=300, warmup_s=30, text_lengths=all_of(129, 2048))
-    layouts = [LAYOUTS[name](configs(), ROUTING) for name in ("split", "smart")]
+    layouts = [layout(name) for name in ("split", "split-smart")]
     for rate in (1 / 60, 2.0, 40.0):
         point = run_point(layouts, rate, samples, settings)
-        split, smart = point.results["split"], point.results["smart"]
+        split, smart = point.results["split"], point.results["split-smart"]
         by_name = {usage.name: usage for usage in smart.endpoints}
         cpu = by_name.pop("inference_cpu")
         assert (cpu.billed_s, cpu.workers_started, cpu.cost_usd) == (0, 0, 0)
@@ -154,9 +182,9 @@ def test_all_long_traffic_costs_what_the_split_does_and_nothing_on_the_cpu_endpo
 
 def test_a_sweep_of_short_traffic_bills_no_gpu_second():
     settings = SweepSettings(requests=300, warmup_s=30, text_lengths=all_of(8, 128))
-    smart = LAYOUTS["smart"](configs(), ROUTING)
+    smart = layout("split-smart")
     for rate in (1 / 60, 2.0):
-        result = run_point([smart], rate, [SAMPLE], settings).results["smart"]
+        result = run_point([smart], rate, [SAMPLE], settings).results["split-smart"]
         gpu = next(usage for usage in result.endpoints if usage.name == "inference")
         assert (gpu.billed_s, gpu.workers_started) == (0, 0)
 
@@ -312,7 +340,7 @@ def test_a_lifetime_crossing_the_window_edge_is_billed_for_its_part_inside():
 
 
 def sweep_point(seed: int) -> RatePoint:
-    layouts = [make(configs(), ROUTING) for make in LAYOUTS.values()]
+    layouts = [layout(name) for name in LAYOUT_NAMES]
     samples = [SAMPLE, StageSample(0.02, 0.2, 0.01)]
     settings = SweepSettings(requests=300, warmup_s=30, seed=seed)
     return run_point(layouts, 2.0, samples, settings)
@@ -320,52 +348,9 @@ def sweep_point(seed: int) -> RatePoint:
 
 def test_the_simulation_is_deterministic_under_a_seed():
     first, again, other = sweep_point(7), sweep_point(7), sweep_point(8)
-    for name in LAYOUTS:
+    for name in LAYOUT_NAMES:
         assert first.results[name] == again.results[name]
         assert first.results[name].latencies_s != other.results[name].latencies_s
-
-
-def result_costing(usd_per_1000: float) -> SimResult:
-    usage_s = usd_per_1000 / GPU_PRICE
-    usage = EndpointUsage("gpu_only", GPU_PRICE, usage_s, 0.0, 0.0, 1, 1)
-    return SimResult(endpoints=[usage], requests=1000, latencies_s=[0.1])
-
-
-def test_the_break_even_sentence():
-    # USD per 1,000 requests: split 2.0 vs GPU-only 1.0 at 1/s, 1.5 vs 1.0 at 10/s, 0.5 vs
-    # 1.0 at 100/s.
-    points = [
-        RatePoint(rate, {"split": result_costing(split), "gpu-only": result_costing(1.0)})
-        for rate, split in ((1.0, 2.0), (10.0, 1.5), (100.0, 0.5))
-    ]
-    (crossing,) = crossings(points, "split", "gpu-only")
-    # Relative difference +0.5 at 10/s, -0.5 at 100/s: halfway in log(rate), 31.6/s.
-    assert crossing.rate == pytest.approx(math.sqrt(10 * 100))
-    assert crossing.cheaper_above == "split"
-    assert report.verdict(points, [crossing]) == (
-        "Below 32 requests per second (31.6/s) the GPU-only layout is cheaper; "
-        "above it the split saves up to 50% (at 100/s)."
-    )
-
-
-def test_the_break_even_sentence_when_the_first_layout_wins_below_it():
-    # Smart $1.0 against split $2.0 at 1/s, $1.8 vs $1.2 at 10/s: smart is cheaper below the
-    # crossing, the split above it, where it saves (1.8 - 1.2) / 1.8 = 33%.
-    points = [
-        RatePoint(rate, {"smart": result_costing(smart), "split": result_costing(split)})
-        for rate, smart, split in ((1.0, 1.0, 2.0), (10.0, 1.8, 1.2))
-    ]
-    (crossing,) = crossings(points, "smart", "split")
-    assert crossing.cheaper_above == "split"
-    assert report.verdict(points, [crossing], "smart", "split") == (
-        f"Below {crossing.rate:.2g} requests per second ({report.format_rate(crossing.rate)}) "
-        "the smart layout is cheaper; above it the split saves up to 33% (at 10/s)."
-    )
-    cheaper = [RatePoint(1.0, {"smart": result_costing(1.0), "split": result_costing(2.0)})]
-    assert report.verdict(cheaper, [], "smart", "split") == (
-        "The smart layout is cheaper at every simulated rate, saving 50% to 50% over the split "
-        "(most at 1/s)."
-    )
 
 
 def test_where_smart_pays_is_read_off_the_shares():
@@ -378,11 +363,11 @@ def test_where_smart_pays_is_read_off_the_shares():
     # An overloaded share is left out: its cost is too low to trust.
     overloaded = ShareRow(20.0, {0.5: 0.2, 1.0: -0.5}, overloaded={1.0})
     assert overloaded.pays_from() is None
-    table = report.share_table([row], [0.25, 0.5, 1.0], 128).splitlines()
+    table = report.share_table([row], [0.25, 0.5, 1.0], 128, "split-smart", "split").splitlines()
     assert "| 1/s | +10% | -30% | -60% | 31% short |" in table
-    lines = report.share_table([overloaded], [0.5, 1.0], 128).splitlines()
+    lines = report.share_table([overloaded], [0.5, 1.0], 128, "split-smart", "split").splitlines()
     assert "| 20/s | +20% | -50%* | never* |" in lines
-    assert any(line.startswith("\\* The smart layout overloaded") for line in lines)
+    assert any(line.startswith("\\* split-smart overloaded") for line in lines)
 
 
 def write_jsonl(path, records) -> None:
@@ -455,17 +440,21 @@ def test_the_shipped_measurements_load_with_their_machine_and_cold_starts():
     measured = load(SHIPPED)
     assert len(measured.samples) >= 100
     assert measured.header["machine"]["cores"]
-    assert set(measured.cold_starts_s) == {"preprocess", "inference", "postprocess"}
+    assert set(measured.cold_starts_s) == {"preprocess", "inference", "postprocess", "orchestrator"}
+    # Measured on a CPU without a GPU, with the tiny model: never to be read as a GPU's.
+    assert not measured.measured_on_gpu
+    assert "GPU: none" in measured.describe_machine() and "tiny" in measured.header["model"]
 
 
-def test_prices_default_to_the_patterns_and_gpu_only_follows_the_gpu_price():
+def test_prices_default_to_the_patterns_and_single_follows_the_gpu_price():
     prices = StagePrices()
     assert (prices.preprocess, prices.inference, prices.postprocess) == (0.0002, 0.0015, 0.0002)
-    assert prices.gpu_only == 0.0015
-    assert StagePrices(inference=0.0004).gpu_only == 0.0004
-    assert StagePrices(inference=0.0004, gpu_only=0.0009).for_stage("gpu_only") == 0.0009
-    with pytest.raises(ValueError, match="no price for 'orchestrator'"):
-        prices.for_stage("orchestrator")
+    resolved = resolve({}, default_prices())
+    assert resolved["orchestrator"] == resolved["inference_cpu"] == resolved["single_cpu"] == 0.0002
+    assert resolved["single"] == 0.0015
+    assert resolve({"inference": 0.0004}, default_prices())["single"] == 0.0004
+    assert resolve({"inference": 0.0004, "single": 0.0009}, default_prices())["single"] == 0.0009
+    assert resolve({"inference_cpu": 0.0001}, default_prices())["single_cpu"] == 0.0001
 
 
 def test_the_command_prints_the_table_and_writes_the_plot(tmp_path, capsys):
@@ -475,32 +464,36 @@ def test_the_command_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     assert main([*args, "--plot", str(plot), "--idle-timeout", "inference=30"]) == 0
     out = capsys.readouterr().out
     assert "| rate | layout | USD per 1,000 requests | p50 latency | p95 latency |" in out
-    assert "| 1/h | split |" in out and "| 2/s | split |" in out and "|  | smart |" in out
+    assert "| 1/h | split |" in out and "| 2/s | split |" in out
+    assert all(f"|  | {name} |" in out for name in LAYOUT_NAMES[1:])
     assert "inference: $0.0015/s, cold start" in out and "idle timeout 30 s" in out
     assert "inference_cpu: $0.0002/s" in out
     threshold = DEFAULT_SMART_MAX_CPU_TOKENS
-    assert f"- smart: requests of at most {threshold} tokens go to inference_cpu" in out
+    assert f"- smart: requests of at most {threshold} tokens go to CPU inference" in out
     assert f"of requests at most {threshold} tokens" in out
-    assert "GPU-only layout" in out and "smart layout" in out
+    assert "| rate | cheapest | USD per 1,000 requests | saves on the next cheapest |" in out
+    assert "inline-smart against inline, by the share of short requests" in out
     assert "| rate | 50% short | 100% short | smart pays from |" in out
     assert "| 1/h |" in out.split("smart pays from")[1] and "| 1/s |" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_threshold_and_the_short_share_are_flags(capsys):
-    args = ["--rates", "1/h", "--requests", "20", "--quiet", "--no-plot", "--layouts", "smart"]
+    args = ["--rates", "1/h", "--requests", "20", "--quiet", "--no-plot", "--layouts"]
+    args += ["split-smart"]
     assert main([*args, "--max-cpu-tokens", "64", "--short-share", "90%"]) == 0
     out = capsys.readouterr().out
-    assert "requests of at most 64 tokens go to inference_cpu" in out
+    assert "requests of at most 64 tokens go to CPU inference" in out
     assert "default mix, 90% short" in out and "90% of requests at most 64 tokens" in out
-    assert "smart pays from" not in out  # no split to compare with
+    assert "smart pays from" not in out  # no base layout to compare with
 
 
 def test_text_lengths_without_long_requests_cannot_make_a_share_of_them(tmp_path, capsys):
     path = tmp_path / "short.txt"
     path.write_text("40\n60\n")
     with pytest.raises(SystemExit):
-        main(["--text-lengths", str(path), "--short-shares", "0.5", "--quiet", "--no-plot"])
+        args = ["--short-shares", "0.5", "--break-even-rates", "none", "--quiet", "--no-plot"]
+        main(["--text-lengths", str(path), *args])
     message = f"short.txt: no request has more than {DEFAULT_SMART_MAX_CPU_TOKENS} tokens"
     assert message in capsys.readouterr().err
 
@@ -511,9 +504,13 @@ def test_text_lengths_without_long_requests_cannot_make_a_share_of_them(tmp_path
         (["--rates", "fast"], "bad rate 'fast'"),
         (["--rates", "0/s"], "must be above 0"),
         (["--idle-timeout", "gpu=3"], "unknown endpoint 'gpu'"),
-        (["--workers-max", "inference=two"], "'two' is not a number"),
+        (["--workers-max", "inference=two"], "'two' is not a whole number"),
         (["--workers-max", "0"], "workers_max >= 1"),
-        (["--price", "inference=-1"], "--price: inference: Input should be greater than"),
+        (["--price", "inference=-1"], "--price: '-1' is not a number >= 0"),
+        (["--scaler", "orchestrator=fast"], "'fast' is not a scaler: queue-delay or request"),
+        (["--recommend"], "--recommend and --rate go together"),
+        (["--rates", "none"], "--rates: give at least one rate"),
+        (["--orchestrator", "pod"], "invalid choice: 'pod'"),
         (["--layouts", "magic"], "unknown ['magic']"),
         (["--stage-times", "missing.jsonl"], "cannot read stage times from missing.jsonl"),
         (["--cpu-inference-times", "none.jsonl"], "cannot read CPU inference times from none"),
@@ -530,17 +527,29 @@ def test_bad_options_get_a_clear_error(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def cost_section() -> str:
+    """The Cost section: docs/cost.md where the docs have one, else the README's."""
+    root = Path(__file__).resolve().parents[2]
+    page = root / "docs" / "cost.md"
+    if page.exists():
+        return page.read_text()
+    readme = (root / "README.md").read_text()
+    return readme[readme.index("## Cost") :]
+
+
 def test_the_readme_shows_what_the_command_prints(capsys):
-    # The README's "Cost" section is `python -m cost_model`'s own output: rerun it and
-    # paste it back when the model or the shipped measurements change.
-    assert main(["--quiet", "--no-plot"]) == 0
-    printed = capsys.readouterr().out.strip().splitlines()
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Cost") :]
-    missing = [line for line in printed if line not in section]
-    assert not missing, "README's Cost section differs from the command's output:\n" + "\n".join(
-        missing
-    )
+    # The Cost section shows `python -m cost_model`'s own inputs, its cheapest layout by rate
+    # and its break-even, as printed: rerun it and paste them back when the model or the
+    # shipped measurements change.
+    assert main(["--quiet", "--no-plot", "--short-shares", "none"]) == 0
+    printed = capsys.readouterr().out.strip().split("\n\n")
+    shown = [
+        block for block in printed if block.startswith(("Inputs", "| rate | cheapest", "How heavy"))
+    ]
+    assert len(shown) == 3
+    section = cost_section()
+    missing = [line for block in shown for line in block.splitlines() if line not in section]
+    assert not missing, "The Cost section differs from the command's output:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

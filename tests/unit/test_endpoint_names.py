@@ -2,7 +2,7 @@
 
 from contracts import Endpoint, InferenceTarget, StagePrices
 from contracts.cost import priced_as
-from cost_model.layouts import ENDPOINTS, GPU_ONLY
+from cost_model.endpoints import ENDPOINTS, ORCHESTRATOR, SINGLE, SINGLE_CPU
 from deploy.checks import WIRED_KEYS
 from deploy.config import DeployStage
 from orchestrator.settings import OrchestratorSettings
@@ -28,7 +28,7 @@ def test_every_spelling_of_an_endpoint_follows_from_the_enum() -> None:
         for suffix in ("endpoint", "timeout_s", "usd_per_s"):
             assert f"{endpoint.setting}_{suffix}" in fields
     assert set(StagePrices.model_fields) == {*Endpoint, "gpu_only"}
-    assert (*Endpoint, GPU_ONLY) == ENDPOINTS
+    assert (ORCHESTRATOR, *Endpoint, SINGLE, SINGLE_CPU) == ENDPOINTS
     assert {DeployStage(e.value) for e in Endpoint} <= set(DeployStage)
     assert {DeployStage(e.value): e.variable for e in Endpoint} == WIRED_KEYS
     assert priced_as("inference", InferenceTarget.CPU) is Endpoint.INFERENCE_CPU
