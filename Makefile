@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements-dev.txt $(wildcard */*requirements*.txt)
 
-.PHONY: help run test lint format tiny-model benchmark clean
+.PHONY: help run test test-fast lint format tiny-model benchmark clean
 .DEFAULT_GOAL := help
 
 # Targets with a `## ` comment are listed by `make help`.
@@ -34,6 +34,10 @@ run: $(STAMP) ## The whole pipeline at http://localhost:8888 (PORT, MODEL_ID, ..
 test: $(STAMP) lint ## The whole offline suite: ruff, then pytest
 	$(PY) -m pytest
 
+# tests/unit: in process, no stack of workers; tests/stack starts processes, tests/repo checks files.
+test-fast: $(STAMP) ## The unit tests alone (tests/unit), the inner loop
+	$(PY) -m pytest tests/unit -q
+
 lint: $(STAMP) ## ruff check and ruff format --check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -55,7 +59,7 @@ clean: ## Remove .venv and the caches
 # The cost model of Runpod serverless. Options (python -m cost_model --help) go in COST_ARGS:
 # make cost COST_ARGS="--idle-timeout inference=30 --price inference=0.00044"
 .PHONY: cost
-cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only vs smart, table and plot
+cost: $(STAMP) ## which layout costs least at your traffic (split, inline, single, smart), table and plot
 	$(PY) -m cost_model $(COST_ARGS)
 
 # Runpod deployment from deploy.toml (RUNPOD_API_KEY in the environment): `make deploy-plan`,

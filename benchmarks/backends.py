@@ -33,24 +33,24 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import count
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.load import percentile
 from benchmarks.machine import this_machine
-from contracts.model_source import ONNX_MODEL_FILE
-from contracts.preprocess import window_stride
+from benchmarks.token_texts import SPECIAL_TOKENS, text_windows
 from contracts.pricing import StagePrices
+from contracts.windows import window_stride
 from inference_worker.batcher import WindowBatcher
-from inference_worker.model import Classifier
-from inference_worker.onnx_model import OnnxClassifier
+from inference_worker.onnx_backend import OnnxClassifier
 from inference_worker.settings import InferenceSettings
+from inference_worker.torch_backend import TorchClassifier
 from preprocess_worker.settings import PreprocessSettings
 from scripts.export_onnx import export_in_subprocess
 from scripts.local_stack import REPO_ROOT
 from scripts.make_tiny_model import ensure_random_model
+from worker_runtime.model_files import ONNX_MODEL_FILE
 
 EXPORTS = REPO_ROOT / ".cache" / "onnx-models"
 MODELS = {
@@ -59,8 +59,6 @@ MODELS = {
 }
 ROUNDS = 4
 MIN_ROUNDS = 2
-# A BERT-style window: [CLS] text [SEP].
-SPECIAL_TOKENS = 2
 BACKENDS = ("torch", "onnx")
 
 
@@ -75,44 +73,6 @@ def exported(size: str) -> Path:
     if failure := export_in_subprocess(target):
         raise RuntimeError(f"the ONNX export of the {size} model failed: {failure}")
     return target
-
-
-# The workload ----------------------------------------------------------------------------
-
-
-def window_slices(text_tokens: int, max_length: int, stride: int) -> list[slice]:
-    """Where the preprocess worker cuts a text of `text_tokens` tokens (special tokens not
-    counted): windows of at most max_length tokens once SPECIAL_TOKENS are added, each after
-    the first repeating the `stride` text tokens before it (the tokenizers library's rule)."""
-    room = max_length - SPECIAL_TOKENS
-    slices, start = [], 0
-    while True:
-        slices.append(slice(start, min(start + room, text_tokens)))
-        if start + room >= text_tokens:
-            return slices
-        start += room - stride
-
-
-def routed_tokens(text_tokens: int, max_length: int, stride: int) -> int:
-    """The tokens the orchestrator counts for such a text: every window's, special included."""
-    return sum(
-        s.stop - s.start + SPECIAL_TOKENS for s in window_slices(text_tokens, max_length, stride)
-    )
-
-
-def text_tokens_for(total: int, max_length: int, stride: int) -> int:
-    """The shortest text whose windows hold at least `total` tokens (exactly, unless the
-    overlap makes that count impossible: a second window brings `stride` tokens along)."""
-    return next(t for t in count(1) if routed_tokens(t, max_length, stride) >= total)
-
-
-def text_windows(
-    rng: np.random.Generator, total: int, max_length: int, stride: int, vocab_size: int
-) -> list[list[int]]:
-    """A random text of about `total` tokens, cut into its windows."""
-    text = rng.integers(5, vocab_size, text_tokens_for(total, max_length, stride)).tolist()
-    # Ids 2 and 3 stand in for [CLS] and [SEP]: the timings do not depend on which ids.
-    return [[2, *text[s], 3] for s in window_slices(len(text), max_length, stride)]
 
 
 # The rule --------------------------------------------------------------------------------
@@ -156,7 +116,7 @@ class Measured:
 
 
 def make_batcher(
-    backend: Classifier | OnnxClassifier, settings: InferenceSettings
+    backend: TorchClassifier | OnnxClassifier, settings: InferenceSettings
 ) -> WindowBatcher:
     """The worker's batcher on a CPU, without the wait for company (a setting, not the
     backend's cost: both endpoints pay it alike)."""
@@ -268,7 +228,7 @@ def main() -> int:
     machine = this_machine()
     model_dir = exported(args.model)
     backends = {
-        "torch": Classifier(model_dir, model_id=args.model, device="cpu"),
+        "torch": TorchClassifier(model_dir, model_id=args.model, device="cpu"),
         "onnx": OnnxClassifier(model_dir, model_id=args.model),
     }
     max_length = backends["onnx"].max_length

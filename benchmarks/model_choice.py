@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.model_source import DEFAULT_MODEL_ID, ModelUnavailableError
 from scripts.local_stack import REPO_ROOT
 from scripts.make_tiny_model import ensure_random_model
 from scripts.prepare_model import prepare
+from worker_runtime.model_files import DEFAULT_MODEL_ID, ModelUnavailableError
 
 RANDOM_BASE_MODEL = REPO_ROOT / ".cache" / "base-model"
 

@@ -10,8 +10,8 @@ import random
 from pathlib import Path
 
 from contracts import PreprocessOutput
-from preprocess_worker.pipeline import preprocess
 from preprocess_worker.settings import PreprocessSettings
+from preprocess_worker.stage import preprocess
 from preprocess_worker.windows import WindowTokenizer
 
 SENTENCES = [

@@ -31,10 +31,10 @@ import httpx
 
 from benchmarks.load import closed_loop
 from contracts import ModelInfo, PreprocessOutput, TokenWindow
-from contracts.model_source import max_sequence_length
 from inference_worker.settings import InferenceSettings
-from preprocess_worker.windows import WindowTokenizer
 from scripts.local_stack import REPO_ROOT, free_port, stop_processes, wait_until_answers
+from worker_runtime.model_files import max_sequence_length
+from worker_runtime.windows import TextWindower
 
 WINDOWS_PER_JOB = 64
 RUNNER = Path(__file__).resolve().parent / "zero_cost_worker.py"
@@ -49,9 +49,8 @@ class ZeroCostClassifier:
         self.labels = [id2label[str(i)] for i in range(len(id2label))]
         self.vocab_size: int = config["vocab_size"]
         self.max_length = max_sequence_length(model_dir)
-        self._model_dir = model_dir
-        self._tokenizers: dict[int, WindowTokenizer] = {}
-        self.fingerprint = self._tokenizer(0).fingerprint
+        self._windower = TextWindower.from_model_dir(model_dir, self.max_length)
+        self.fingerprint = self._windower.fingerprint
         self.info = ModelInfo(
             model_id=f"zero-cost stand-in ({model_dir.name})",
             labels=self.labels,
@@ -66,14 +65,7 @@ class ZeroCostClassifier:
         return [list(self._row) for _ in sequences]
 
     def split_text(self, text: str, overlap_tokens: int) -> list[TokenWindow]:
-        return self._tokenizer(overlap_tokens).split(text)
-
-    def _tokenizer(self, overlap_tokens: int) -> WindowTokenizer:
-        if overlap_tokens not in self._tokenizers:
-            self._tokenizers[overlap_tokens] = WindowTokenizer(
-                self._model_dir, overlap_tokens, self.max_length
-            )
-        return self._tokenizers[overlap_tokens]
+        return self._windower.split_with_overlap(text, overlap_tokens)
 
 
 def zero_cost_handler(model_dir: Path, settings: InferenceSettings):
@@ -157,7 +149,7 @@ async def in_process(
     settings = InferenceSettings(model_id=str(model_dir))
     handler = zero_cost_handler(model_dir, settings)
     # One log line per job is the worker's own business; thousands of them here are noise.
-    logging.getLogger("contracts.worker_result").setLevel(logging.WARNING)
+    logging.getLogger("worker_runtime.jobs").setLevel(logging.WARNING)
 
     async def run_job(index: int) -> None:
         _check(await handler({"id": f"bench-{index}", "input": jobs[index % len(jobs)]}))

@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import runpod
 
 from benchmarks.zero_cost import zero_cost_handler
-from contracts.startup import load_settings
 from inference_worker.settings import InferenceSettings
+from worker_runtime.startup import load_settings
 
 if __name__ == "__main__":
     settings = load_settings(InferenceSettings, "zero-cost inference worker")

@@ -1,7 +1,8 @@
-"""The pipeline's contracts: every stage's input, output, limits and error shape.
+"""The pipeline's contracts: every stage's input, output, limits, error shape and rules.
 
-All four components import this package and nothing else of the project; it imports
-nothing of theirs. Its only dependency is pydantic.
+Data and rules only. All four components import this package (the workers also run in
+worker_runtime, which the orchestrator never imports); it imports nothing of theirs. Its
+only dependency is pydantic (tests/test_architecture.py checks both).
 """
 
 from contracts.api import (
@@ -18,6 +19,7 @@ from contracts.api import (
     PreprocessResponse,
 )
 from contracts.cost import RequestCost, StageCost, request_cost
+from contracts.endpoints import STAGE_ENDPOINTS, Endpoint
 from contracts.errors import (
     ErrorType,
     FieldError,
@@ -72,6 +74,7 @@ __all__ = [
     "DEFAULT_CPU_USD_PER_S",
     "DEFAULT_GPU_USD_PER_S",
     "DEFAULT_SMART_MAX_CPU_TOKENS",
+    "STAGE_ENDPOINTS",
     "Answered",
     "BatchingInfo",
     "ClassifiableText",
@@ -81,6 +84,7 @@ __all__ = [
     "ClassifyRequest",
     "ClassifyResponse",
     "ClassifySmartResponse",
+    "Endpoint",
     "ErrorResponse",
     "ErrorType",
     "FieldError",

@@ -4,8 +4,8 @@ A rule, not a stage: postprocess aggregates a pipeline's windows with it, and in
 answers the pattern's single-text form with the same numbers.
 """
 
+from contracts.errors import InputRuleError
 from contracts.inference import Prediction, WindowPrediction
-from contracts.worker_result import StageInputError
 
 
 def ranked(scores: dict[str, float]) -> list[Prediction]:
@@ -20,7 +20,7 @@ def label_scores(predictions: list[Prediction]) -> dict[str, float]:
     scores: dict[str, float] = {}
     for prediction in predictions:
         if prediction.label in scores:
-            raise StageInputError(
+            raise InputRuleError(
                 f"Duplicate label {prediction.label!r} in predictions", field="predictions"
             )
         scores[prediction.label] = prediction.confidence
@@ -33,7 +33,7 @@ def aggregate_windows(windows: list[WindowPrediction]) -> list[Prediction]:
     labels = set(per_window[0])
     for window, scores in zip(windows, per_window, strict=True):
         if set(scores) != labels:
-            raise StageInputError(
+            raise InputRuleError(
                 f"Window {window.index} has labels {sorted(scores)}, expected {sorted(labels)}"
             )
     weights = [max(window.token_count, 1) for window in windows]

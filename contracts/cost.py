@@ -10,11 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from contracts.endpoints import STAGE_ENDPOINTS, Endpoint
+from contracts.errors import Stage
 from contracts.pricing import StagePrices
 from contracts.routing import InferenceTarget
 from contracts.timing import StageTiming, Timings
 
-STAGES = ("preprocess", "inference", "postprocess")
+STAGES = tuple(Stage(e.value) for e in STAGE_ENDPOINTS)
 # Microseconds, and a billionth of a dollar: finer than any price, coarser than float noise.
 _SECONDS_DIGITS = 6
 _USD_DIGITS = 9
@@ -40,12 +42,12 @@ class RequestCost(BaseModel):
     gpu_only_usd: float
 
 
-def priced_as(stage: str, inference_on: InferenceTarget) -> str:
-    """The price table's entry for a stage's jobs: the inference stage run on the CPU
-    inference endpoint is "inference_cpu"."""
-    if stage == "inference" and inference_on is InferenceTarget.CPU:
-        return "inference_cpu"
-    return stage
+def priced_as(stage: str, inference_on: InferenceTarget) -> Endpoint:
+    """The endpoint whose price a stage's jobs pay: the inference stage run on the CPU
+    inference endpoint pays Endpoint.INFERENCE_CPU's."""
+    if stage == Stage.INFERENCE and inference_on is InferenceTarget.CPU:
+        return Endpoint.INFERENCE_CPU
+    return Endpoint(stage)
 
 
 def billed_seconds(timing: StageTiming) -> float:
@@ -57,14 +59,14 @@ def request_cost(
     timings: Timings,
     prices: StagePrices,
     share: float = 1.0,
-    stage_shares: Mapping[str, float] | None = None,
+    stage_shares: Mapping[Stage, float] | None = None,
     inference_on: InferenceTarget = InferenceTarget.GPU,
 ) -> RequestCost:
     """The request's cost from its stages' timings. `share` is its part of shared jobs, and
     `stage_shares` its part of one stage's jobs where that differs (the inference stage,
     when a shared run sent some requests to the CPU endpoint and some to the GPU one).
     `inference_on` picks the inference price: the GPU endpoint's or the CPU one's."""
-    stages: dict[str, StageCost] = {}
+    stages: dict[Stage, StageCost] = {}
     basis: Literal["execution_time", "round_trip"] = "execution_time"
     for stage in STAGES:
         timing: StageTiming | None = getattr(timings, stage)

@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     STAGE_FAILED = "stage_failed"  # a worker's job ended FAILED or CANCELLED (HTTP 502)
     STAGE_TIMEOUT = "stage_timeout"  # a stage did not finish within its timeout (HTTP 504)
     STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
+    UNAUTHORIZED = "unauthorized"  # no API key, or one the orchestrator does not know (HTTP 401)
     OVERLOADED = "overloaded"  # too many requests in flight: retry after Retry-After (HTTP 429)
     SHUTTING_DOWN = "shutting_down"  # the orchestrator is draining: send it elsewhere (HTTP 503)
     INTERNAL = "internal"  # a bug of ours; details are in the logs, never in the answer
@@ -31,6 +32,17 @@ class ErrorType(StrEnum):
 class FieldError(BaseModel):
     field: str
     message: str
+
+
+class InputRuleError(ValueError):
+    """Input of the right shape that breaks one of the contracts' rules (a label given twice,
+    windows that disagree on the labels): the sender's mistake, answered as invalid input.
+
+    `field` names where, in the job's input, as the orchestrator's 422 answer will show it."""
+
+    def __init__(self, message: str, field: str = "input"):
+        super().__init__(message)
+        self.field = field
 
 
 # What a worker may say about its own failure: the rest are the orchestrator's to tell.
@@ -126,3 +138,11 @@ def describe_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, list[Fiel
 
 def describe_validation_error(exc: ValidationError) -> tuple[str, list[FieldError]]:
     return describe_errors(exc.errors(include_url=False, include_input=False))
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each bad environment variable, for a component that cannot start."""
+    _, details = describe_validation_error(exc)
+    # Settings fields are the environment variables' names in lower case.
+    problems = "; ".join(f"{d.field.upper()}: {d.message}" for d in details)
+    return f"invalid configuration: {problems}"

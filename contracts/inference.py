@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.limits import Limits
 from contracts.preprocess import TokenWindow
+from contracts.shapes import as_batch, is_single_form
 from contracts.text import UnicodeStr
 
 
@@ -80,19 +81,12 @@ class InferenceInput(BaseModel):
 
     items: list[InferenceItem] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
 
-    @staticmethod
-    def is_single_form(data: Any) -> bool:
-        """The pattern's form: one text's fields at the top level, answered the same way."""
-        return isinstance(data, dict) and "items" not in data
+    is_single_form = staticmethod(is_single_form)
 
     @model_validator(mode="before")
     @classmethod
     def _wrap_single_item(cls, data: Any) -> Any:
-        if cls.is_single_form(data):
-            # Validated alone first, so errors name the sender's fields, not "items[0]".
-            InferenceItem.model_validate(data)
-            return {"items": [data]}
-        return data
+        return as_batch(data, InferenceItem) if is_single_form(data) else data
 
     @model_validator(mode="after")
     def _bounded_windows(self) -> "InferenceInput":

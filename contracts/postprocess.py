@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 from contracts.inference import ModelInfo, Prediction, WindowPrediction
 from contracts.limits import Limits
 from contracts.preprocess import TextStats
+from contracts.shapes import as_batch, is_single_form
 from contracts.text import UnicodeStr, require_unicode
 
 ConfidenceLevel = Literal["high", "medium", "low"]
@@ -57,22 +58,13 @@ class PostprocessInput(BaseModel):
     items: list[PostprocessItem] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
     model_info: ModelInfo | None = None
 
-    @staticmethod
-    def is_single_form(data: Any) -> bool:
-        """The pattern's form: one text's fields at the top level, answered the same way."""
-        return isinstance(data, dict) and "items" not in data
+    is_single_form = staticmethod(is_single_form)
 
     @model_validator(mode="before")
     @classmethod
     def _wrap_single_item(cls, data: Any) -> Any:
         # The pattern's form: {"predictions": [...]} (optionally with stats and model_info).
-        if cls.is_single_form(data):
-            model_info = data.get("model_info")
-            item = {k: v for k, v in data.items() if k != "model_info"}
-            # Validated alone first, so errors name the sender's fields, not "items[0]".
-            PostprocessItem.model_validate(item)
-            return {"items": [item], "model_info": model_info}
-        return data
+        return as_batch(data, PostprocessItem, ("model_info",)) if is_single_form(data) else data
 
 
 class Classification(BaseModel):

@@ -26,10 +26,6 @@ class PreprocessBatchInput(BaseModel):
 
     items: list[Any] = Field(min_length=1, max_length=Limits.MAX_ITEMS_PER_JOB)
 
-    @staticmethod
-    def is_batch_form(data: Any) -> bool:
-        return isinstance(data, dict) and "items" in data
-
 
 class TokenWindow(BaseModel):
     """A slice of the text that fits the model, with its token ids and where it came from."""
@@ -65,16 +61,6 @@ class TokenWindow(BaseModel):
             char_start=spans[0][0] if spans else 0,
             char_end=spans[-1][1] if spans else 0,
         )
-
-
-def window_stride(max_length: int, special_tokens: int, overlap_tokens: int) -> int:
-    """Tokens shared by consecutive windows: the overlap asked for, at most half a window's
-    text. Both stages split with it, so they cut a text at the same places."""
-    content_tokens = max_length - special_tokens
-    if content_tokens < 2:
-        raise ValueError(f"max length {max_length} leaves no room for text")
-    # The tokenizers library also needs it smaller than a window's content.
-    return max(0, min(overlap_tokens, content_tokens // 2))
 
 
 class TokenizerInfo(BaseModel):

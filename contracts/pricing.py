@@ -2,9 +2,8 @@
 
 Runpod bills a serverless worker per second for as long as it is up (its cold start, every
 job, and the idle timeout after its last job), so a price here is USD per second of one
-worker, not per job. The defaults are the figures of the pattern this project grew from
-($0.0002/s for a CPU worker, $0.0015/s for a GPU worker). Set your own: Runpod's prices
-change, and differ by instance type and GPU pool.
+worker, not per job. The defaults are the figures of the pattern this project grew from.
+Set your own: Runpod's prices change, and differ by instance type and GPU pool.
 """
 
 from typing import Any, Final
@@ -24,7 +23,7 @@ class StagePrices(BaseModel):
     preprocess: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
     inference: float = Field(DEFAULT_GPU_USD_PER_S, ge=0)
     postprocess: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
-    # The CPU inference endpoint (ONNX Runtime), which /classify-smart sends small inputs to.
+    # One field per Endpoint, named by its value (contracts/endpoints.py), and gpu_only.
     inference_cpu: float = Field(DEFAULT_CPU_USD_PER_S, ge=0)
     gpu_only: float = Field(DEFAULT_GPU_USD_PER_S, ge=0)
 
@@ -37,8 +36,7 @@ class StagePrices(BaseModel):
         return data
 
     def for_stage(self, stage: str) -> float:
-        """The price of `stage` ("preprocess", "inference", "postprocess", "inference_cpu"
-        or "gpu_only")."""
+        """The price of an Endpoint (its value names its field) or of "gpu_only"."""
         if stage not in type(self).model_fields:
             raise ValueError(f"no price for {stage!r}: one of {', '.join(type(self).model_fields)}")
         return getattr(self, stage)

@@ -13,9 +13,8 @@ from typing import Final
 from pydantic import BaseModel, Field
 
 # Measured, not guessed: `python -m benchmarks.backends` on 2 cores (a 2-vCPU CPU worker's
-# stand-in) picks the largest token count whose ONNX Runtime p50 for one text is within 50 ms;
-# README "Which inference endpoint: ONNX Runtime vs torch on CPU, by text length" has the runs
-# (64 tokens: 30-38 ms; 128 tokens: 58-66 ms) and why 50 ms.
+# stand-in) picks the largest token count whose ONNX Runtime p50 for one text is within its
+# latency budget; the README shows its runs and the budget's reason.
 DEFAULT_SMART_MAX_CPU_TOKENS: Final = 64
 
 

@@ -1,11 +1,15 @@
 """Measure the cost model's inputs on this machine: stage times and worker cold starts.
 
     python -m cost_model.measure [--model DIR_OR_ID] [--requests 200] [--out FILE.jsonl]
+    python -m cost_model.measure --cold-start-only orchestrator [--out FILE.jsonl]
 
 1. Cold starts: each worker alone, `python handler.py --rp_serve_api` in its folder as
    Runpod's local mode runs it, timed from process start until its API answers (imports,
-   model load, server up), a few times each; the median is kept. On Runpod a cold start adds
-   the container's start and, on a host without the image, its pull (`--image-pull`).
+   model load, server up), a few times each; the median is kept. The orchestrator's:
+   `python -m orchestrator` until it answers /ping. On Runpod a cold start adds the
+   container's start and, on a host without the image, its pull (`--image-pull`).
+   `--cold-start-only NAMES` measures only those and writes them into FILE's header,
+   keeping its records and its other figures.
 2. Stage times: the whole local stack (three Runpod local API servers and the orchestrator),
    REQUESTS `POST /classify` one at a time, so each stage's time is one job alone. Runpod's
    local API server reports no execution time: the stage's round trip stands for it (one
@@ -91,20 +95,15 @@ def resolve_model(arg: str | None) -> tuple[str, str]:
 
 
 @contextmanager
-def serving(
-    folder: str, env: dict[str, str], timeout_s: float = 180.0
-) -> Iterator[tuple[str, float]]:
-    """A worker in Runpod's local API mode, `python handler.py --rp_serve_api` in its folder:
-    its URL, and the seconds from process start until its API answered (imports, model load,
-    server up). Stopped on leaving."""
-    port = free_port()
-    command = [sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)]
-    command += ["--rp_api_host", "127.0.0.1"]
-    base = f"http://127.0.0.1:{port}"
+def running(
+    command: list[str], cwd: Path, env: dict[str, str], ready_url: str, name: str, timeout_s: float
+) -> Iterator[float]:
+    """`command` as a process: the seconds from its start until `ready_url` answered (imports,
+    model load, server up). Stopped on leaving."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
-        cwd=REPO_ROOT / folder,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -112,10 +111,25 @@ def serving(
     )
     try:
         # Asked often: the time until it answers is the measurement.
-        wait_until_answers(process, f"{base}/openapi.json", timeout_s, folder, poll_s=0.02)
-        yield base, time.perf_counter() - started
+        wait_until_answers(process, ready_url, timeout_s, name, poll_s=0.02)
+        yield time.perf_counter() - started
     finally:
         stop_processes([process], 15)
+
+
+@contextmanager
+def serving(
+    folder: str, env: dict[str, str], timeout_s: float = 180.0
+) -> Iterator[tuple[str, float]]:
+    """A worker in Runpod's local API mode, `python handler.py --rp_serve_api` in its folder:
+    its URL, and the seconds from process start until its API answered. Stopped on leaving."""
+    port = free_port()
+    command = [sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)]
+    command += ["--rp_api_host", "127.0.0.1"]
+    base = f"http://127.0.0.1:{port}"
+    ready = f"{base}/openapi.json"
+    with running(command, REPO_ROOT / folder, env, ready, folder, timeout_s) as seconds:
+        yield base, seconds
 
 
 def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) -> float:
@@ -123,15 +137,54 @@ def time_cold_start(folder: str, env: dict[str, str], timeout_s: float = 180.0) 
         return seconds
 
 
-def measure_cold_starts(model: str, runs: int) -> dict[str, float]:
+def time_orchestrator_cold_start(env: dict[str, str], timeout_s: float = 60.0) -> float:
+    """Seconds from `python -m orchestrator` starting until it answers /ping."""
+    port = free_port()
+    env = {**env, "PORT": str(port), "HOST": "127.0.0.1"}
+    command = [sys.executable, "-m", "orchestrator"]
+    ready = f"http://127.0.0.1:{port}/ping"
+    with running(command, REPO_ROOT, env, ready, "orchestrator", timeout_s) as seconds:
+        return seconds
+
+
+COLD_STARTS = [*(w[0] for w in PIPELINE_WORKERS), "orchestrator"]
+
+
+def measure_cold_starts(model: str, runs: int, only: list[str] = COLD_STARTS) -> dict[str, float]:
     env = {**os.environ, "MODEL_ID": model, "RUNPOD_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    folders = {stage: folder for stage, folder, _ in PIPELINE_WORKERS}
     cold = {}
     # The CPU inference worker's (BACKEND=onnx) is measured by measure_cpu_inference.py.
-    for stage, folder, _ in PIPELINE_WORKERS:
-        times = [time_cold_start(folder, env) for _ in range(runs)]
+    for stage in only:
+        if stage == "orchestrator":
+            times = [time_orchestrator_cold_start(env) for _ in range(runs)]
+        else:
+            times = [time_cold_start(folders[stage], env) for _ in range(runs)]
         cold[stage] = round(statistics.median(times), 3)
         print(f"  {stage:<12} cold start {cold[stage]:.2f} s (median of {runs})", file=sys.stderr)
     return cold
+
+
+def update_cold_starts(path: Path, model: str, runs: int, only: list[str]) -> None:
+    """Measure `only`'s cold starts and write them into `path`'s header, records kept."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    if "machine" not in header:
+        raise SystemExit(f"{path.name}: its first line is not a header (no machine)")
+    cold = measure_cold_starts(model, runs, only)
+    header["cold_start_s"] = {**header.get("cold_start_s", {}), **cold}
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    header.setdefault("cold_start_updates", {}).update(
+        {
+            name: f"measured {when} by python -m cost_model.measure --cold-start-only {name}, "
+            f"on {machine()['cores']} cores (load average {load})"
+            for name in cold
+        }
+    )
+    lines[0] = json.dumps(header, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {', '.join(cold)} into {path}'s header", file=sys.stderr)
 
 
 def measure_stage_times(model: str, requests: int) -> list[dict]:
@@ -157,8 +210,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--cold-start-runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=SHIPPED)
+    parser.add_argument(
+        "--cold-start-only",
+        help=f"comma-separated, of {', '.join(COLD_STARTS)}: measure these cold starts only "
+        "and write them into --out's header, keeping its records",
+    )
     args = parser.parse_args()
     model, model_name = resolve_model(args.model or os.environ.get("MODEL_ID"))
+    if args.cold_start_only:
+        only = [name.strip() for name in args.cold_start_only.split(",") if name.strip()]
+        unknown = [name for name in only if name not in COLD_STARTS]
+        if unknown:
+            parser.error(f"--cold-start-only: unknown {unknown} (one of {', '.join(COLD_STARTS)})")
+        update_cold_starts(args.out, model, args.cold_start_runs, only)
+        return
     print("measuring cold starts", file=sys.stderr)
     cold = measure_cold_starts(model, args.cold_start_runs)
     print(f"measuring stage times: {args.requests} x POST /classify", file=sys.stderr)

@@ -25,7 +25,6 @@ Writes JSONL: a header record (machine, model, cold start), then one record per 
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import time
@@ -33,11 +32,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 from tokenizers import Tokenizer
 
-from contracts.model_source import max_sequence_length, tokenizer_fingerprint
+from benchmarks.token_texts import SPECIAL_TOKENS, text_windows
+from contracts import Endpoint
+from contracts.windows import window_stride
 from cost_model.cpu_inference_times import SHIPPED
 from cost_model.measure import machine, serving, time_cold_start
+from worker_runtime.model_files import max_sequence_length, tokenizer_fingerprint
+from worker_runtime.settings import ModelWorkerSettings
 
 DEFAULT_TOKENS = "8,16,32,64,96,128,192,256,512,1024"
 FOLDER = "inference_worker"
@@ -50,20 +54,19 @@ def base_model() -> tuple[Path, str]:
     return exported("base"), "random DistilBERT-base-sized (scripts/make_tiny_model.py --size base)"
 
 
-def job(tokens: int, max_length: int, vocab_size: int, fingerprint: str, rng: random.Random):
-    """One text of `tokens` tokens: whole windows of `max_length`, then the rest."""
-    rest = tokens % max_length
-    # A window holds at least [CLS] and [SEP].
-    sizes = [max_length] * (tokens // max_length) + [max(rest, 2)] * bool(rest)
+def job(
+    tokens: int,
+    max_length: int,
+    stride: int,
+    vocab_size: int,
+    fingerprint: str,
+    rng: np.random.Generator,
+) -> dict:
+    """One text of `tokens` tokens (every window's, special included, as the orchestrator
+    counts them), cut into windows where the preprocess worker cuts it."""
     windows = [
-        {
-            "index": i,
-            # [CLS] ... [SEP], random ids between (the random model's special ids are 0 to 4).
-            "input_ids": [2, *(rng.randrange(5, vocab_size) for _ in range(size - 2)), 3],
-            "char_start": 0,
-            "char_end": 1,
-        }
-        for i, size in enumerate(sizes)
+        {"index": i, "input_ids": ids, "char_start": 0, "char_end": 1}
+        for i, ids in enumerate(text_windows(rng, tokens, max_length, stride, vocab_size))
     ]
     return {"input": {"windows": windows, "tokenizer_fingerprint": fingerprint}}
 
@@ -76,11 +79,12 @@ def measure_times(
         Tokenizer.from_file(str(model_dir / "tokenizer.json")).to_str()
     )
     max_length = max_sequence_length(model_dir)
-    rng = random.Random(0)
+    stride = window_stride(max_length, SPECIAL_TOKENS, ModelWorkerSettings().window_overlap_tokens)
+    rng = np.random.default_rng(0)
     # Largest first: a small job right after the largest measured slower than after its
     # neighbour in size, which only a sweep from 8 to 1,024 tokens does.
     payloads = {
-        n: job(n, max_length, int(config["vocab_size"]), fingerprint, rng)
+        n: job(n, max_length, stride, int(config["vocab_size"]), fingerprint, rng)
         for n in sorted(token_counts, reverse=True)
     }
     times: dict[int, list[float]] = {n: [] for n in token_counts}
@@ -130,7 +134,7 @@ def main() -> None:
         "model": model_name,
         "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
         "command": "python -m cost_model.measure_cpu_inference",
-        "cold_start_s": {"inference_cpu": round(cold, 3)},
+        "cold_start_s": {Endpoint.INFERENCE_CPU.value: round(cold, 3)},
         "cold_start_note": "process start to API ready, BACKEND=onnx, median; no container start",
         "times_note": f"one job at a time; round_trip_ms: the fastest of {args.rounds}",
     }

@@ -1,20 +1,23 @@
-"""What `make cost` prints and draws: the inputs, a Markdown table, the break-even, a PNG."""
+"""What `make cost` prints and draws: the inputs, the tables, the recommendation, a PNG."""
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from cost_model.layouts import EndpointSettings, SmartRouting
+from cost_model.endpoints import (
+    DEFAULT_HOP_MS,
+    DEFAULT_ORCHESTRATOR_HOP_MS,
+    HOP_SOURCE,
+    ORCHESTRATOR,
+    ORCHESTRATOR_HOP_SOURCE,
+    UNLIMITED,
+    EndpointSettings,
+    source,
+)
+from cost_model.layouts import Layout, SmartRouting
+from cost_model.recommend import MAX_SCALE, TIE, BreakEven, Recommendation
 from cost_model.simulator import SimResult
 from cost_model.stage_times import STAGES, MeasuredTimes
-from cost_model.sweep import (
-    Crossing,
-    RatePoint,
-    ShareRow,
-    SweepSettings,
-    comparable,
-    relative_difference,
-)
+from cost_model.sweep import RatePoint, ShareRow, SweepSettings
 from cost_model.traffic import PERIOD_S
 
 
@@ -43,36 +46,66 @@ def describe_inputs(
     measured: MeasuredTimes,
     endpoints: EndpointSettings,
     sweep: SweepSettings,
-    layouts: Sequence[str],
-    routing: SmartRouting | None = None,
+    layouts: Sequence[Layout],
+    routing: SmartRouting,
+    orchestrator_hop_s: float,
 ) -> str:
     fields = " and ".join(sorted(measured.fields_used))
     means = ", ".join(f"{stage} {measured.mean_s(stage) * 1000:.1f} ms" for stage in STAGES)
     lines = [
-        "Inputs:",
+        "Inputs (every figure below holds for these only):",
         f"- stage times: {measured.source}, {len(measured.samples)} requests ({fields}); "
-        f"{measured.describe_machine()}",
-        f"- mean per request: {means}",
+        f"measured on {measured.describe_machine()}",
     ]
-    for config in endpoints.configs().values():
+    if not measured.measured_on_gpu:
         lines.append(
-            f"- {config.name}: ${config.price_usd_per_s:g}/s, cold start "
-            f"{config.cold_start_s:.1f} s, idle timeout {config.idle_timeout_s:g} s, workers "
-            f"{config.workers_min}-{config.workers_max}, {config.concurrency} jobs per worker, "
-            f"CPU work {config.cpu_lanes} at a time"
+            "- measured without a GPU: their inference time is a CPU's, not a GPU's; "
+            "give yours with --stage-times"
         )
-    scaler = (
-        f"queue delay {endpoints.scaler_value:g} s"
-        if endpoints.scaler == "queue_delay"
-        else f"request count {endpoints.scaler_value:g}"
+    lines.append(f"- mean per request: {means}")
+    where = (
+        "a Runpod load-balancing endpoint on a CPU instance, billed"
+        if endpoints.orchestrator_billed
+        else "elsewhere (--orchestrator none): no cold start, not billed"
     )
-    discount = f", active workers {endpoints.active_discount:.0%} off" * bool(
-        endpoints.active_discount
-    )
-    lines.append(
-        f"- scaler: {scaler}{discount}; dispatch: {endpoints.dispatch}; "
-        f"queue hop {sweep.hop_s * 1000:g} ms; layouts: {', '.join(layouts)}"
-    )
+    hop_ms, orchestrator_hop_ms = sweep.hop_s * 1000, orchestrator_hop_s * 1000
+    lines += [
+        f"- orchestrator: {where}; {orchestrator_hop_ms:g} ms of its CPU per call it makes ("
+        + source(
+            orchestrator_hop_ms,
+            DEFAULT_ORCHESTRATOR_HOP_MS,
+            ORCHESTRATOR_HOP_SOURCE,
+            "--orchestrator-hop-ms",
+        )
+        + ")",
+        f"- queue hop: {hop_ms:g} ms per job on a queue-based endpoint ("
+        + source(hop_ms, DEFAULT_HOP_MS, HOP_SOURCE, "--hop-ms")
+        + ")",
+    ]
+    used = {config.name: config for layout in layouts for config in layout.endpoints}
+    for name, config in endpoints.configs().items():
+        if name not in used or (name == ORCHESTRATOR and not endpoints.orchestrator_billed):
+            continue
+        scaler = (
+            f"queue delay scaler {config.scaler_value:g} s"
+            if config.scaler == "queue_delay"
+            else f"request count scaler {config.scaler_value:g}"
+        )
+        lines.append(
+            f"- {name}: ${config.price_usd_per_s:g}/s, cold start {config.cold_start_s:.1f} s, "
+            f"idle timeout {config.idle_timeout_s:g} s, workers {config.workers_min}-"
+            f"{config.workers_max}, {jobs_per_worker(config.concurrency)}, CPU work "
+            f"{config.cpu_lanes} at a time, {scaler}, dispatch {config.dispatch}"
+        )
+    inline = [layout for layout in layouts if layout.base == "inline"]
+    for layout in inline:
+        if layout.endpoints[0].cold_start_s != endpoints.configs()[ORCHESTRATOR].cold_start_s:
+            lines.append(
+                f"- {layout.name}: the orchestrator loads the stages it runs, so its cold start "
+                f"is taken as the slowest of theirs: {layout.endpoints[0].cold_start_s:.1f} s"
+            )
+    if endpoints.active_discount:
+        lines.append(f"- active workers {endpoints.active_discount:.0%} off")
     span = (
         f"whole days of at least {sweep.requests:,} requests"
         if sweep.profile in PERIOD_S
@@ -82,9 +115,14 @@ def describe_inputs(
         f"- traffic: {sweep.profile}; measured: {span} per rate, after {sweep.warmup_s:g} s "
         f"of traffic ramping up to the rate; seed {sweep.seed}"
     )
-    if routing is not None and "smart" in layouts:
+    lines.append(f"- layouts: {', '.join(layout.name for layout in layouts)}")
+    if any(layout.smart for layout in layouts):
         lines += describe_smart(routing, sweep)
     return "\n".join(lines)
+
+
+def jobs_per_worker(concurrency: int) -> str:
+    return "no limit on jobs" if concurrency >= UNLIMITED else f"{concurrency} jobs per worker"
 
 
 def describe_smart(routing: SmartRouting, sweep: SweepSettings) -> list[str]:
@@ -96,9 +134,10 @@ def describe_smart(routing: SmartRouting, sweep: SweepSettings) -> list[str]:
     )
     mix = sweep.text_lengths
     return [
-        f"- smart: requests of at most {threshold} tokens go to inference_cpu, the others to "
-        f"inference; CPU inference time by tokens: {times.source} ({at}; "
-        f"{times.describe_machine()}); GPU inference: the stage times (no token count in them)",
+        f"- smart: requests of at most {threshold} tokens go to CPU inference (ONNX Runtime), "
+        f"the others to the GPU; CPU inference time by tokens: {times.source} ({at}; "
+        f"measured on {times.describe_machine()}); GPU inference: the stage times (no token "
+        "count in them)",
         f"- text lengths: {mix.source}: {mix.describe()}; "
         f"{mix.short_share(threshold):.0%} of requests at most {threshold} tokens",
     ]
@@ -107,6 +146,8 @@ def describe_smart(routing: SmartRouting, sweep: SweepSettings) -> list[str]:
 def _worker_seconds(result: SimResult) -> str:
     parts = []
     for usage in result.endpoints:
+        if not usage.price_usd_per_s:
+            continue  # the orchestrator elsewhere: not billed here
         per_1000 = (usage.billed_s + usage.active_s) / result.requests * 1000
         parts.append(f"{usage.name} {per_1000:,.0f}")
     return ", ".join(parts)
@@ -151,67 +192,18 @@ def table(points: Sequence[RatePoint], layouts: Sequence[str]) -> str:
     return "\n".join(rows)
 
 
-# How a sentence names each layout.
-LAYOUT_NAMES = {
-    "split": "the split",
-    "gpu-only": "the GPU-only layout",
-    "smart": "the smart layout",
-}
-
-
-def verdict(
-    points: Sequence[RatePoint],
-    found: Sequence[Crossing],
-    first: str = "split",
-    second: str = "gpu-only",
-) -> str:
-    """One plain sentence on when `first` pays against `second`, from their figures."""
-    a, b = LAYOUT_NAMES[first], LAYOUT_NAMES[second]
-    usable = comparable(points, first, second)
-    if not usable:
-        return f"No rate was simulated for both {a} and {b} without overloading one."
-    savings = [(-relative_difference(p, first, second), p.rate) for p in usable]
-    if not found:
-        best, at = max(savings)
-        if best > 0:
-            return (
-                f"{a[0].upper() + a[1:]} is cheaper at every simulated rate, saving "
-                f"{min(savings)[0]:.0%} to {best:.0%} over {b} (most at {format_rate(at)})."
-            )
-        return (
-            f"{b[0].upper() + b[1:]} is cheaper at every simulated rate: {a} does not pay "
-            f"for this traffic (it costs {-best:.0%} to {-min(savings)[0]:.0%} more)."
-        )
-    crossing = found[0]
-    if len(found) == 1:
-        cheaper = crossing.cheaper_above
-        dearer = second if cheaper == first else first
-        best, at = max(
-            (-relative_difference(p, cheaper, dearer), p.rate)
-            for p in usable
-            if p.rate > crossing.rate
-        )
-        return (
-            f"Below {crossing.rate:.2g} requests per second ({format_rate(crossing.rate)}) "
-            f"{LAYOUT_NAMES[dearer]} is cheaper; above it {LAYOUT_NAMES[cheaper]} saves up to "
-            f"{best:.0%} (at {format_rate(at)})."
-        )
-    swaps = "; ".join(
-        f"at {format_rate(c.rate)} the {c.cheaper_above} layout becomes cheaper" for c in found
-    )
-    return f"The cheaper layout changes more than once: {swaps}."
-
-
 def format_change(change: float) -> str:
     """A relative cost change as a signed percentage: -38% is 38% cheaper."""
     return f"{change:+.0%}".replace("+0%", "0%").replace("-0%", "0%")
 
 
-def share_table(rows: Sequence[ShareRow], shares: Sequence[float], max_cpu_tokens: int) -> str:
-    """The smart layout's cost against the split's, by rate and share of short requests."""
+def share_table(
+    rows: Sequence[ShareRow], shares: Sequence[float], max_cpu_tokens: int, smart: str, base: str
+) -> str:
+    """A smart layout's cost against its base's, by rate and share of short requests."""
     lines = [
-        f"Smart against split, by the share of short requests (at most {max_cpu_tokens} "
-        "tokens): the smart layout's cost per 1,000 requests, relative to the split's "
+        f"{smart} against {base}, by the share of short requests (at most {max_cpu_tokens} "
+        f"tokens): {smart}'s cost per 1,000 requests, relative to {base}'s "
         "(-40% is 40% cheaper).",
         "",
         "| rate | " + " | ".join(f"{share:.0%} short" for share in shares) + " | smart pays from |",
@@ -230,27 +222,99 @@ def share_table(rows: Sequence[ShareRow], shares: Sequence[float], max_cpu_token
         else:
             pays = f"{pays_from:.0%} short"
         cells = " | ".join(
-            format_change(row.against_split[share]) + "*" * (share in row.overloaded)
+            format_change(row.against_base[share]) + "*" * (share in row.overloaded)
             for share in shares
         )
         lines.append(f"| {format_rate(row.rate)} | {cells} | {pays} |")
     if any(row.overloaded for row in rows):
         lines += [
             "",
-            "\\* The smart layout overloaded an endpoint (see Overloaded above): its cost there "
+            f"\\* {smart} overloaded an endpoint (see Overloaded above): its cost there "
             'is too low to compare, and "smart pays from" leaves it out.',
         ]
     return "\n".join(lines)
 
 
+def describe_saving(found: Recommendation) -> str:
+    if not found.runner_up:
+        return "(no other layout to compare)"
+    if found.tie:
+        return f"under {TIE:.1%} on {found.runner_up}: a tie"
+    return f"{found.saving:.0%} on {found.runner_up}"
+
+
+def recommendation_table(recommendations: Sequence[Recommendation]) -> str:
+    """The cheapest layout at each rate, by how much, and the latency it costs."""
+    lines = [
+        "The cheapest layout at each rate (leaving out any that overloaded an endpoint), its "
+        "saving on the next cheapest, and its p50 latency beside the fastest layout's:",
+        "",
+        "| rate | cheapest | USD per 1,000 requests | saves on the next cheapest | p50 latency "
+        "| fastest (p50) |",
+        "| --- | --- | ---: | --- | ---: | --- |",
+    ]
+    for r in recommendations:
+        rate = format_rate(r.rate)
+        if r.cheapest is None:
+            why = f"skipped: {r.skipped}" if r.skipped else "every layout overloaded"
+            lines.append(f"| {rate} | ({why}) | | | | |")
+            continue
+        saving = describe_saving(r)
+        lines.append(
+            f"| {rate} | {r.cheapest} | {format_usd(r.cost_per_1000_usd)} | {saving} "
+            f"| {format_seconds(r.p50_s)} | {r.fastest} ({format_seconds(r.fastest_p50_s)}) |"
+        )
+    return "\n".join(lines)
+
+
+def describe_break_even(rate: float, found: Sequence[BreakEven]) -> str:
+    """One line per rate: how heavy the CPU stages must be before the split pays against
+    each other layout."""
+    if not found:
+        return f"- {format_rate(rate)}: no layout to compare the split with."
+    yours = f"{found[0].your_cpu_ms:,.1f} ms"
+    parts = []
+    for f in found:
+        if f.skipped:
+            parts.append(f"against {f.other}: skipped ({f.skipped})")
+        elif f.scale is None:
+            parts.append(
+                f"against {f.other}: never, up to {MAX_SCALE:g} times "
+                f"({f.your_cpu_ms * MAX_SCALE:,.0f} ms)"
+            )
+        elif f.scale == 1:
+            parts.append(f"against {f.other}: already at these stage times")
+        else:
+            overloaded = f", where {f.other} overloads" * f.other_overloaded
+            parts.append(
+                f"against {f.other}: from about {f.cpu_ms:,.0f} ms ({f.scale:.3g} times)"
+                + overloaded
+            )
+    return (
+        f"- {format_rate(rate)} (preprocess + postprocess {yours} per request now): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+BREAK_EVEN_NOTE = (
+    "How heavy the CPU stages must be before the split pays: preprocess + postprocess ms per "
+    "request at which the split becomes the cheaper of it and each other layout. Searched, "
+    "not solved: every request's preprocess and postprocess times are multiplied by a scale "
+    "(inference times stay), doubling from 1, then bisected between the last two scales; the "
+    f"first crossing found, up to {MAX_SCALE:g} times. A layout that overloads an endpoint "
+    "(see --workers-max) loses to one that does not."
+)
+
+
 def plot(
     points: Sequence[RatePoint],
     layouts: Sequence[str],
-    found: Mapping[tuple[str, str], Sequence[Crossing]],
     path: Path,
     title: str,
     share_rows: Sequence[ShareRow] = (),
     max_cpu_tokens: int | None = None,
+    share_names: tuple[str, str] = ("", ""),
 ) -> Path:
     import matplotlib
 
@@ -262,42 +326,39 @@ def plot(
     panels = 3 if share_rows else 2
     figure, axes_list = plt.subplots(1, panels, figsize=(6 * panels, 4.8))
     cost_axes, latency_axes = axes_list[:2]
+    rates = [p.rate for p in usable]
     for name in layouts:
-        rates = [p.rate for p in usable]
-        cost_axes.plot(
-            rates, [p.results[name].cost_per_1000_usd for p in usable], marker="o", label=name
-        )
+        style = {"marker": "o", "label": name, "linestyle": "--" if "smart" in name else "-"}
+        cost_axes.plot(rates, [p.results[name].cost_per_1000_usd for p in usable], **style)
         latency_axes.plot(
-            rates,
-            [p.results[name].latency_percentile_s(0.95) for p in usable],
-            marker="o",
-            label=name,
+            rates, [p.results[name].latency_percentile_s(0.5) for p in usable], **style
+        )
+    overloaded = [
+        (p.rate, p.results[name].cost_per_1000_usd)
+        for p in usable
+        for name in layouts
+        if p.results[name].overloaded
+    ]
+    if overloaded:
+        cost_axes.scatter(
+            *zip(*overloaded, strict=True),
+            marker="x",
+            color="black",
+            zorder=3,
+            label="overloaded: cost too low",
         )
     for axes, ylabel in (
         (cost_axes, "USD per 1,000 requests"),
-        (latency_axes, "p95 latency (s), queueing and cold starts included"),
+        (latency_axes, "p50 latency (s), queueing and cold starts included"),
     ):
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_xlabel("traffic (requests per second)")
         axes.set_ylabel(ylabel)
         axes.grid(True, which="both", alpha=0.3)
-        for crossing in itertools.chain(*found.values()):
-            axes.axvline(crossing.rate, color="grey", linestyle="--")
-        axes.legend()
-    for (first, second), pair_found in found.items():
-        for crossing in pair_found:
-            cost_axes.annotate(
-                f"{first} = {second} at {format_rate(crossing.rate)}",
-                xy=(crossing.rate, 0.97),
-                xycoords=("data", "axes fraction"),
-                rotation=90,
-                ha="right",
-                va="top",
-                fontsize=8,
-            )
+        axes.legend(fontsize=8)
     if share_rows:
-        plot_shares(axes_list[2], share_rows, max_cpu_tokens)
+        plot_shares(axes_list[2], share_rows, max_cpu_tokens, *share_names)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,17 +367,20 @@ def plot(
     return path
 
 
-def plot_shares(axes, rows: Sequence[ShareRow], max_cpu_tokens: int | None) -> None:
-    """Smart's cost against split's by rate, one line per share of short requests."""
+def plot_shares(
+    axes, rows: Sequence[ShareRow], max_cpu_tokens: int | None, smart: str, base: str
+) -> None:
+    """A smart layout's cost against its base's by rate, one line per share of short
+    requests."""
     rates = [row.rate for row in rows]
-    for share in sorted(rows[0].against_split, reverse=True):
+    for share in sorted(rows[0].against_base, reverse=True):
         axes.plot(
             rates,
-            [row.against_split[share] * 100 for row in rows],
+            [row.against_base[share] * 100 for row in rows],
             marker=".",
             label=f"{share:.0%} short",
         )
-    overloaded = [(row.rate, row.against_split[s] * 100) for row in rows for s in row.overloaded]
+    overloaded = [(row.rate, row.against_base[s] * 100) for row in rows for s in row.overloaded]
     if overloaded:
         axes.scatter(
             *zip(*overloaded, strict=True),
@@ -328,7 +392,7 @@ def plot_shares(axes, rows: Sequence[ShareRow], max_cpu_tokens: int | None) -> N
     axes.axhline(0, color="grey", linewidth=1)
     axes.set_xscale("log")
     axes.set_xlabel("traffic (requests per second)")
-    axes.set_ylabel("smart vs split, % cost (below 0: smart cheaper)")
+    axes.set_ylabel(f"{smart} vs {base}, % cost (below 0: {smart} cheaper)")
     axes.set_title(f"short: at most {max_cpu_tokens} tokens", fontsize=9)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)

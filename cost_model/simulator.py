@@ -28,8 +28,13 @@ What it models, and the assumptions it makes (the README's "Cost" section repeat
   starts. `request_count`: each new job starts workers until there are
   ceil((queued + running jobs) / scaler_value). Never more than `workers_max`; workers stop
   only by their idle timeout.
-- **Hops.** A request's hops run in sequence (the orchestrator calls one endpoint after the
-  other); each hop adds `hop_s` of Runpod queue overhead before the job is queued.
+- **Hops and calls.** A request's hops run in sequence; each hop is a job on one endpoint.
+  A job on a queue-based endpoint waits `hop_s` of Runpod queue overhead before it is queued;
+  a job on a load-balancing endpoint (the orchestrator's) goes straight to a worker's HTTP
+  server and waits none. A phase may be a call: the job keeps its slot on its worker (not a
+  lane: the orchestrator awaits the call without holding its CPU) while the called job runs
+  on its own endpoint, then goes on with its next phase. So the orchestrator's worker is
+  busy, and billed, for as long as any request it holds is in flight.
 
 The simulation holds no randomness: arrival times and each request's stage times come in,
 so a seed upstream makes it deterministic.
@@ -44,6 +49,8 @@ from typing import Literal
 
 CPU: int = 0
 GPU: int = 1
+# Not a lane: a phase on CALL is a job on another endpoint, which this job waits for.
+CALL: int = 2
 LANE_NAMES = ("cpu", "gpu")
 
 # Event kinds, in the order they win a tie at the same instant: work finishing frees a slot
@@ -69,6 +76,8 @@ class EndpointConfig:
     dispatch: Dispatch = "pack"
     # Active (min) workers are discounted by arrangement with Runpod, up to 30 %.
     active_discount: float = 0.0
+    # A load-balancing endpoint: its jobs skip the queue, and with it the per-hop delay.
+    load_balancer: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,8 +99,9 @@ class EndpointConfig:
             raise ValueError(f"endpoint {self.name}: " + "; ".join(problems))
 
 
-# One phase of a job: (lane, seconds). One hop of a request: (endpoint index, phases).
-Phase = tuple[int, float]
+# One phase of a job: (lane, seconds), or (CALL, hop): a job on another endpoint, awaited.
+# One hop of a request: (endpoint index, phases).
+Phase = tuple[int, "float | Hop"]
 Hop = tuple[int, tuple[Phase, ...]]
 
 
@@ -145,14 +155,24 @@ class SimResult:
 
 
 class _Job:
-    __slots__ = ("hop", "phase", "phases", "queued", "request")
+    __slots__ = ("endpoint", "hop", "parent", "phase", "phases", "queued", "request", "worker")
 
-    def __init__(self, request: int, hop: int, phases: tuple[Phase, ...]):
+    def __init__(
+        self,
+        request: int,
+        hop: int,
+        endpoint: int,
+        phases: tuple[Phase, ...],
+        parent: "_Job | None" = None,
+    ):
         self.request = request
-        self.hop = hop
+        self.hop = hop  # the request's top-level hop this job is, or is called from
+        self.endpoint = endpoint
         self.phases = phases
+        self.parent = parent  # the job that called this one and waits for it
         self.phase = 0
         self.queued = True  # still in the endpoint's queue, not yet taken by a worker
+        self.worker: _Worker | None = None
 
 
 class _Worker:
@@ -225,7 +245,7 @@ class _Simulation:
                 endpoint.live.append(worker)
             endpoint.peak = len(endpoint.live)
         for request, arrived in enumerate(self.arrivals):
-            self.push(arrived + self.hop_s, _ARRIVE, request, 0)
+            self.submit(arrived, self.top_level_job(request, 0))
         heap = self.heap
         pop = heapq.heappop
         while heap:
@@ -233,7 +253,7 @@ class _Simulation:
             if kind == _PHASE_DONE:
                 self.phase_done(now, a, b)
             elif kind == _ARRIVE:
-                self.arrive(now, a, b)
+                self.arrive(now, a)
             elif kind == _READY:
                 a.ready = True
                 self.dispatch(now, a.endpoint)
@@ -247,13 +267,22 @@ class _Simulation:
 
     # --- requests and jobs ---
 
-    def arrive(self, now: float, request: int, hop: int) -> None:
+    def top_level_job(self, request: int, hop: int) -> _Job:
         index, phases = self.routes[request][hop]
-        endpoint = self.endpoints[index]
-        endpoint.queue.append(_Job(request, hop, phases))
+        return _Job(request, hop, index, phases)
+
+    def submit(self, now: float, job: _Job) -> None:
+        """Send `job` to its endpoint: a queue-based one takes it after the hop delay."""
+        load_balancer = self.endpoints[job.endpoint].config.load_balancer
+        self.push(now + (0.0 if load_balancer else self.hop_s), _ARRIVE, job)
+
+    def arrive(self, now: float, job: _Job) -> None:
+        endpoint = self.endpoints[job.endpoint]
+        endpoint.queue.append(job)
         self.dispatch(now, endpoint)
-        if endpoint.queue:
-            self.scale_on_arrival(now, endpoint, endpoint.queue[-1])
+        # The request count scaler counts every job; the queue delay scaler only a queued one.
+        if endpoint.queue or endpoint.config.scaler == "request_count":
+            self.scale_on_arrival(now, endpoint, job)
 
     def dispatch(self, now: float, endpoint: _Endpoint) -> None:
         queue = endpoint.queue
@@ -272,6 +301,7 @@ class _Simulation:
                 return
             job = queue.popleft()
             job.queued = False
+            job.worker = best
             best.held += 1
             best.idle_gen += 1  # any pending idle check is stale now
             endpoint.running_jobs += 1
@@ -279,6 +309,10 @@ class _Simulation:
 
     def start_phase(self, now: float, worker: _Worker, job: _Job) -> None:
         lane, seconds = job.phases[job.phase]
+        if lane == CALL:
+            index, phases = seconds
+            self.submit(now, _Job(job.request, job.hop, index, phases, parent=job))
+            return
         if worker.lane_busy[lane] < worker.lane_cap[lane]:
             worker.lane_busy[lane] += 1
             self.push(now + seconds, _PHASE_DONE, worker, job)
@@ -291,16 +325,24 @@ class _Simulation:
         waiting = worker.lane_waiting[lane]
         if waiting:
             self.start_phase(now, worker, waiting.popleft())
+        self.next_phase(now, job)
+
+    def next_phase(self, now: float, job: _Job) -> None:
         job.phase += 1
         if job.phase < len(job.phases):
-            self.start_phase(now, worker, job)
-            return
+            self.start_phase(now, job.worker, job)
+        else:
+            self.job_done(now, job)
+
+    def job_done(self, now: float, job: _Job) -> None:
+        worker = job.worker
         endpoint = worker.endpoint
         worker.held -= 1
         endpoint.running_jobs -= 1
-        route = self.routes[job.request]
-        if job.hop + 1 < len(route):
-            self.push(now + self.hop_s, _ARRIVE, job.request, job.hop + 1)
+        if job.parent is not None:
+            self.next_phase(now, job.parent)
+        elif job.hop + 1 < len(self.routes[job.request]):
+            self.submit(now, self.top_level_job(job.request, job.hop + 1))
         else:
             self.done_at[job.request] = now
         self.dispatch(now, endpoint)
@@ -373,13 +415,27 @@ class _Simulation:
             return [math.nan] * len(self.endpoints)
         cpu_s = [0.0] * len(self.endpoints)
         held_s = [0.0] * len(self.endpoints)
+
+        def add(hop: Hop) -> float:
+            """Count `hop`'s work on its endpoint; the seconds it holds a slot there, queueing
+            left out."""
+            index, phases = hop
+            held = 0.0
+            for lane, value in phases:
+                if lane == CALL:
+                    load_balancer = self.endpoints[value[0]].config.load_balancer
+                    held += add(value) + (0.0 if load_balancer else self.hop_s)
+                    continue
+                held += value
+                if lane == CPU:
+                    cpu_s[index] += value
+            held_s[index] += held
+            return held
+
         for request, arrived in enumerate(self.arrivals):
             if start <= arrived < end:
-                for index, phases in self.routes[request]:
-                    for lane, seconds in phases:
-                        held_s[index] += seconds
-                        if lane == CPU:
-                            cpu_s[index] += seconds
+                for hop in self.routes[request]:
+                    add(hop)
         loads = []
         for endpoint, cpu, held in zip(self.endpoints, cpu_s, held_s, strict=True):
             config = endpoint.config

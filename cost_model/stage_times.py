@@ -20,9 +20,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contracts import StageTiming, Timings, describe_validation_error
+from contracts import STAGE_ENDPOINTS, StageTiming, Timings, describe_validation_error
 
-STAGES = ("preprocess", "inference", "postprocess")
+STAGES = tuple(endpoint.value for endpoint in STAGE_ENDPOINTS)
 SHIPPED = Path(__file__).resolve().parent / "data" / "measured_stage_times.jsonl"
 
 
@@ -51,6 +51,10 @@ class MeasuredHeader:
     @property
     def cold_starts_s(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.header.get("cold_start_s", {}).items()}
+
+    @property
+    def measured_on_gpu(self) -> bool:
+        return bool((self.header.get("machine") or {}).get("gpu"))
 
     def describe_machine(self) -> str:
         machine = self.header.get("machine") or {}

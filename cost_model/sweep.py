@@ -1,4 +1,4 @@
-"""The rate sweep: every layout at every traffic rate, on the same arrivals, and the break-even.
+"""The rate sweep: every layout at every traffic rate, on the same arrivals.
 
 At each rate the simulation runs a warm-up, then measures a window long enough for about
 `requests` requests (whole days for the day profile). During the warm-up the traffic ramps up
@@ -9,17 +9,16 @@ drawn from the measured set, and the same tokens, drawn from the text-length mix
 difference is the layouts' and not the dice's. The tokens have their own dice: a change of mix
 changes nothing but the tokens.
 
-The share sweep runs the smart layout again at each share of short requests, on the same
-arrivals and stage times, to say at which share it starts to pay against the split (whose cost
-the tokens do not change).
+The share sweep runs a smart layout again at each share of short requests, on the same
+arrivals and stage times, to say at which share it starts to pay against its base layout
+(whose cost the tokens do not change).
 """
 
-import itertools
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from cost_model.endpoints import DEFAULT_HOP_MS
 from cost_model.layouts import Layout
 from cost_model.simulator import SimResult, simulate
 from cost_model.stage_times import StageSample
@@ -40,7 +39,7 @@ class SweepSettings:
     requests: int = 1000
     warmup_s: float = 300.0
     max_requests: int = 200_000
-    hop_s: float = 0.0
+    hop_s: float = DEFAULT_HOP_MS / 1000
     seed: int = 0
     text_lengths: TextLengthMix = DEFAULT_MIX
 
@@ -100,11 +99,11 @@ def run_sweep(
 
 @dataclass
 class ShareRow:
-    """One rate of the share sweep: the smart layout's cost against the split's, per share."""
+    """One rate of the share sweep: a smart layout's cost against its base's, per share."""
 
     rate: float
-    # (smart - split) / split, cost per 1,000 requests, by short share: below 0, smart is cheaper.
-    against_split: dict[float, float]
+    # (smart - base) / base, cost per 1,000 requests, by short share: below 0, smart is cheaper.
+    against_base: dict[float, float]
     # The shares at which smart overloaded an endpoint: its cost there is too low to compare.
     overloaded: set[float] = field(default_factory=set)
     skipped: str | None = None
@@ -112,8 +111,8 @@ class ShareRow:
     def pays_from(self) -> float | None:
         """The share of short requests above which smart is cheaper at every share tried and
         not overloaded, interpolated; 0 when it is cheaper at all of them, None at none."""
-        shares = sorted(set(self.against_split) - self.overloaded)
-        costlier = [s for s in shares if self.against_split[s] >= 0]
+        shares = sorted(set(self.against_base) - self.overloaded)
+        costlier = [s for s in shares if self.against_base[s] >= 0]
         if not shares:
             return None
         if not costlier:
@@ -122,13 +121,13 @@ class ShareRow:
         if last == shares[-1]:
             return None
         above = shares[shares.index(last) + 1]
-        d_low, d_high = self.against_split[last], self.against_split[above]
+        d_low, d_high = self.against_base[last], self.against_base[above]
         return last + (above - last) * d_low / (d_low - d_high)
 
 
 def share_sweep(
     smart: Layout,
-    split: Layout,
+    base: Layout,
     rates: Sequence[float],
     samples: Sequence[StageSample],
     settings: SweepSettings,
@@ -137,61 +136,25 @@ def share_sweep(
     done: Sequence[RatePoint] = (),
     progress: Callable[[], None] = lambda: None,
 ) -> list[ShareRow]:
-    """At each rate, smart at each short share against split; the split's results in `done`
+    """At each rate, smart at each short share against its base; the base's results in `done`
     (the rate sweep's points) are used where it has them."""
     mixes = {s: settings.text_lengths.with_short_share(s, max_cpu_tokens) for s in shares}
-    split_points = {p.rate: p for p in done if split.name in p.results}
+    base_points = {p.rate: p for p in done if base.name in p.results}
     rows = []
     for rate in rates:
-        point = split_points.get(rate) or run_point([split], rate, samples, settings)
+        point = base_points.get(rate) or run_point([base], rate, samples, settings)
         if point.skipped:
             rows.append(ShareRow(rate, {}, skipped=point.skipped))
             progress()
             continue
-        split_cost = point.results[split.name].cost_per_1000_usd
+        base_cost = point.results[base.name].cost_per_1000_usd
         row = ShareRow(rate, {})
         for share, mix in mixes.items():
             at_share = run_point([smart], rate, samples, replace(settings, text_lengths=mix))
             result = at_share.results[smart.name]
-            row.against_split[share] = result.cost_per_1000_usd / split_cost - 1
+            row.against_base[share] = result.cost_per_1000_usd / base_cost - 1
             if result.overloaded:
                 row.overloaded.add(share)
         rows.append(row)
         progress()
     return rows
-
-
-@dataclass(frozen=True)
-class Crossing:
-    rate: float  # requests per second where the two layouts cost the same (interpolated)
-    cheaper_above: str  # the layout that is cheaper above it
-
-
-def crossings(points: Sequence[RatePoint], first: str, second: str) -> list[Crossing]:
-    """Where `first` and `second` swap places as the cheaper, interpolated in log(rate)."""
-    found = []
-    usable = comparable(points, first, second)
-    for low, high in itertools.pairwise(usable):
-        d_low, d_high = (relative_difference(p, first, second) for p in (low, high))
-        if d_low == 0 or d_low * d_high >= 0:
-            continue
-        share = d_low / (d_low - d_high)
-        log_rate = math.log(low.rate) + share * (math.log(high.rate) - math.log(low.rate))
-        found.append(Crossing(math.exp(log_rate), first if d_high < 0 else second))
-    return found
-
-
-def comparable(points: Sequence[RatePoint], first: str, second: str) -> list[RatePoint]:
-    """The points with results for both layouts, neither overloaded (its cost too low)."""
-    return [
-        p
-        for p in points
-        if all(name in p.results and not p.results[name].overloaded for name in (first, second))
-    ]
-
-
-def relative_difference(point: RatePoint, first: str, second: str) -> float:
-    """(first - second) / second, cost per 1,000 requests: below 0 when `first` is cheaper."""
-    a = point.results[first].cost_per_1000_usd
-    b = point.results[second].cost_per_1000_usd
-    return (a - b) / b

@@ -7,6 +7,7 @@ stage on different models. Each is refused here, before any call to Runpod.
 
 from dataclasses import dataclass
 
+from contracts import Endpoint
 from deploy.catalog import (
     CPU_INSTANCES,
     MEMORY_CHECK_SAFE_GB,
@@ -41,12 +42,7 @@ MODEL_STAGES = (DeployStage.INFERENCE, DeployStage.INFERENCE_CPU)
 # The orchestrator's settings that name the endpoints it calls: set by `deploy apply` from the
 # endpoints it made (an empty CPU_INFERENCE_ENDPOINT without [stages.inference_cpu]); never
 # written in the file.
-WIRED_KEYS = {
-    DeployStage.PREPROCESS: "PREPROCESS_ENDPOINT",
-    DeployStage.INFERENCE: "INFERENCE_ENDPOINT",
-    DeployStage.INFERENCE_CPU: "CPU_INFERENCE_ENDPOINT",
-    DeployStage.POSTPROCESS: "POSTPROCESS_ENDPOINT",
-}
+WIRED_KEYS = {DeployStage(endpoint.value): endpoint.variable for endpoint in Endpoint}
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contracts import describe_validation_error
+from contracts import Endpoint, describe_validation_error
 from deploy.catalog import CPU_INSTANCES, GPU_POOLS
 
 # How Runpod injects a secret into an endpoint's environment: the value stays in Runpod.
@@ -30,12 +30,11 @@ _CUDA_VERSION = re.compile(r"^\d+\.\d+$")
 class DeployStage(StrEnum):
     """A stage of the deployment: one Runpod endpoint, and its table in the file."""
 
-    PREPROCESS = "preprocess"
-    INFERENCE = "inference"
-    # The inference worker on ONNX Runtime (image inference-cpu), where /classify-smart
-    # sends small inputs: the pipeline's stages plus a second inference endpoint.
-    INFERENCE_CPU = "inference_cpu"
-    POSTPROCESS = "postprocess"
+    # The pipeline's endpoints, named as contracts' Endpoint names them, and the orchestrator.
+    PREPROCESS = Endpoint.PREPROCESS.value
+    INFERENCE = Endpoint.INFERENCE.value
+    INFERENCE_CPU = Endpoint.INFERENCE_CPU.value
+    POSTPROCESS = Endpoint.POSTPROCESS.value
     ORCHESTRATOR = "orchestrator"
 
     @property

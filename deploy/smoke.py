@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from contracts import RouteReason, WorkerError
+from contracts import RouteReason
+from contracts.job_error import read_job_error
 from deploy.config import STAGES, DeployStage
 from deploy.runpod_api import RunpodUrls
 
@@ -53,17 +54,12 @@ class SmokeResult:
 
 def _job_error(error: Any) -> str:
     """A failed job's message, never the traceback the SDK puts beside it."""
-    typed = WorkerError.from_wire(error)
-    if typed is not None:
-        return typed.error
-    if isinstance(error, str):
-        try:
-            parsed = json.loads(error)
-        except ValueError:
-            return error[:300]
-        if isinstance(parsed, dict) and "error_message" in parsed:
-            return f"{parsed.get('error_type', 'error')}: {parsed['error_message']}"[:300]
-    return str(error)[:300]
+    read = read_job_error(error)
+    if read.typed is not None:
+        return read.typed.error
+    if read.is_raised_exception:
+        return f"{read.raised_type or 'error'}: {read.raised_message}"[:300]
+    return read.text[:300]
 
 
 def _summary(output: Any) -> str:

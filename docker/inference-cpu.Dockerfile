@@ -39,6 +39,7 @@ RUN /opt/export-venv/bin/pip install --no-cache-dir \
     -r /tmp/requirements.txt -r /tmp/export_onnx_requirements.txt
 WORKDIR /build
 COPY contracts/ /build/contracts/
+COPY worker_runtime/__init__.py worker_runtime/model_files.py /build/worker_runtime/
 COPY scripts/__init__.py scripts/prepare_model.py scripts/export_onnx.py /build/scripts/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/export-venv/bin/python -m scripts.export_onnx --prepared --drop-weights \
@@ -47,6 +48,7 @@ RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
 # preprocess code windows a sample text with the baked tokenizer, as the orchestrator sends
 # it. Only this throwaway stage holds the preprocess code.
 COPY scripts/write_test_input.py /build/scripts/
+COPY worker_runtime/ /build/worker_runtime/
 COPY preprocess_worker/ /build/preprocess_worker/
 RUN HF_HUB_OFFLINE=1 /opt/export-venv/bin/python -m scripts.write_test_input /build/test_input.json
 
@@ -70,6 +72,7 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=model --chown=10001:10001 /opt/hf-home /opt/hf-home
 COPY --from=model /build/test_input.json /app/inference_worker/test_input.json
 COPY contracts/ /app/contracts/
+COPY worker_runtime/ /app/worker_runtime/
 COPY inference_worker/ /app/inference_worker/
 WORKDIR /app/inference_worker
 USER 10001:10001

@@ -34,9 +34,9 @@ COPY inference_worker/requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
 # --- model: the whole model in a Hugging Face cache --------------------------------------
-# Depends on contracts/ and the requirements only, so a worker code change does not
-# download again. HF_TOKEN is an optional build secret: mounted for this RUN only, never
-# written to a layer.
+# Depends on contracts/, worker_runtime/model_files.py and the requirements only, so a worker
+# code change does not download again. HF_TOKEN is an optional build secret: mounted for this
+# RUN only, never written to a layer.
 FROM builder AS model
 ARG MODEL_ID=distilbert/distilbert-base-uncased-finetuned-sst-2-english
 ARG MODEL_REVISION=main
@@ -46,6 +46,7 @@ ENV HF_HOME=/opt/hf-home \
     MODEL_REVISION=${MODEL_REVISION}
 WORKDIR /build
 COPY contracts/ /build/contracts/
+COPY worker_runtime/__init__.py worker_runtime/model_files.py /build/worker_runtime/
 COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files all \
@@ -54,6 +55,7 @@ RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
 # preprocess code windows a sample text with the baked tokenizer, as the orchestrator sends
 # it. Only this throwaway stage holds the preprocess code.
 COPY scripts/write_test_input.py /build/scripts/
+COPY worker_runtime/ /build/worker_runtime/
 COPY preprocess_worker/ /build/preprocess_worker/
 RUN HF_HUB_OFFLINE=1 /opt/venv/bin/python -m scripts.write_test_input /build/test_input.json
 
@@ -76,6 +78,7 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=model --chown=10001:10001 /opt/hf-home /opt/hf-home
 COPY --from=model /build/test_input.json /app/inference_worker/test_input.json
 COPY contracts/ /app/contracts/
+COPY worker_runtime/ /app/worker_runtime/
 COPY inference_worker/ /app/inference_worker/
 WORKDIR /app/inference_worker
 USER 10001:10001

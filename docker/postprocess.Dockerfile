@@ -23,6 +23,7 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app
 COPY --from=builder /opt/venv /opt/venv
 COPY contracts/ /app/contracts/
+COPY worker_runtime/ /app/worker_runtime/
 COPY postprocess_worker/ /app/postprocess_worker/
 WORKDIR /app/postprocess_worker
 USER 10001:10001

@@ -17,9 +17,9 @@ COPY preprocess_worker/requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
 # --- model: the tokenizer files in a Hugging Face cache ---------------------------------
-# Depends on contracts/ and the requirements only, so a worker code change does not
-# download again. HF_TOKEN is an optional build secret: mounted for this RUN only, never
-# written to a layer.
+# Depends on contracts/, worker_runtime/model_files.py and the requirements only, so a worker
+# code change does not download again. HF_TOKEN is an optional build secret: mounted for this
+# RUN only, never written to a layer.
 FROM builder AS model
 ARG MODEL_ID=distilbert/distilbert-base-uncased-finetuned-sst-2-english
 ARG MODEL_REVISION=main
@@ -33,6 +33,7 @@ WORKDIR /build
 COPY scripts/prepare_model_requirements.txt /tmp/prepare_model_requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/prepare_model_requirements.txt
 COPY contracts/ /build/contracts/
+COPY worker_runtime/__init__.py worker_runtime/model_files.py /build/worker_runtime/
 COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files tokenizer \
@@ -56,6 +57,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=model --chown=10001:10001 /opt/hf-home /opt/hf-home
 COPY contracts/ /app/contracts/
+COPY worker_runtime/ /app/worker_runtime/
 COPY preprocess_worker/ /app/preprocess_worker/
 WORKDIR /app/preprocess_worker
 USER 10001:10001

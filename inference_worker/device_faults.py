@@ -1,7 +1,7 @@
 """What a failed forward pass means for the worker: a model error for its jobs, and sometimes
 a device that can never run again.
 
-Out of memory fails the pass's jobs; the worker recovers (model.py empties the allocator's
+Out of memory fails the pass's jobs; the worker recovers (torch_backend.py empties the allocator's
 cache) and serves on. A sticky CUDA error (an illegal memory access, a device-side assert, a
 launch failure, ...) leaves the CUDA context unusable until the process ends: every later
 pass would fail. The guard then fails every later pass at once, and the handler asks Runpod
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from contracts.worker_result import ModelError
+from worker_runtime.errors import ModelError
 
 log = logging.getLogger(__name__)
 

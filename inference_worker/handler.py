@@ -21,53 +21,52 @@ from typing import Any
 # repository root (home of `contracts`) is not on the import path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import runpod
-
-from contracts.model_source import (
+from inference_worker.batcher import WindowBatcher
+from inference_worker.device_faults import DeviceGuard
+from inference_worker.settings import InferenceSettings
+from inference_worker.stage import Classifier, infer
+from worker_runtime.jobs import answer_job
+from worker_runtime.model_files import (
     INFERENCE_REQUIRES,
     MODEL_FILES,
     ONNX_FILES,
     ONNX_REQUIRES,
-    ModelUnavailableError,
     resolve_model_dir,
 )
-from contracts.startup import load_settings
-from contracts.worker_result import answer_job
-from inference_worker.batcher import WindowBatcher
-from inference_worker.device_faults import DeviceGuard
-from inference_worker.engine import Classifier, infer
-from inference_worker.settings import InferenceSettings, PrecisionError
+from worker_runtime.serve import Handler, serve
 
 # Threads that check jobs and build their outputs. Python holds one lock for such work, so
 # more threads than this add switching, not speed.
 CPU_THREADS = 2
 
+log = logging.getLogger(__name__)
+
 
 def load_classifier(settings: InferenceSettings) -> Classifier:
     """The model of BACKEND. Each backend's module is imported only when chosen: the ONNX
-    backend's image holds no torch, which model.py imports."""
+    backend's image holds no torch, which torch_backend.py imports."""
     if settings.backend == "onnx":
-        from inference_worker.onnx_model import OnnxClassifier
+        from inference_worker.onnx_backend import OnnxClassifier
 
         model_dir = resolve_model_dir(
             settings.model_id, settings.model_revision, ONNX_FILES, ONNX_REQUIRES
         )
         return OnnxClassifier(model_dir, settings.model_id, settings.model_revision)
 
-    from inference_worker.model import Classifier
     from inference_worker.precision import resolve_device, resolve_dtype
+    from inference_worker.torch_backend import TorchClassifier
 
     # Before the model is looked up (maybe downloaded): a bad DTYPE stops the worker at once.
     resolve_dtype(settings.dtype, resolve_device(settings.device))
     model_dir = resolve_model_dir(
         settings.model_id, settings.model_revision, MODEL_FILES, INFERENCE_REQUIRES
     )
-    return Classifier(
+    return TorchClassifier(
         model_dir, settings.model_id, settings.model_revision, settings.device, settings.dtype
     )
 
 
-def make_handler(classifier: Classifier, settings: InferenceSettings):
+def make_handler(classifier: Classifier, settings: InferenceSettings) -> Handler:
     """The async Runpod handler around `classifier`: anything with `probabilities(sequences)
     -> rows`, `labels`, `vocab_size`, `max_length`, `fingerprint`, `info` and `split_text`.
     A classifier that also has `prepare(sequences)` and `run_prepared(prepared)` gets its
@@ -85,8 +84,8 @@ def make_handler(classifier: Classifier, settings: InferenceSettings):
     )
     offload = ThreadPoolExecutor(max_workers=CPU_THREADS, thread_name_prefix="inference-cpu")
     # What is alive now (torch, transformers, the model) lives as long as the worker. Frozen,
-    # the garbage collector stops walking it on every full collection: unfrozen, that walk
-    # doubled the CPU time of a 64-window job at 16 concurrent jobs.
+    # the garbage collector stops walking it on every full collection, which measured a large
+    # share of a big job's CPU time under concurrent load.
     gc.freeze()
 
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
@@ -105,25 +104,17 @@ def make_handler(classifier: Classifier, settings: InferenceSettings):
     return handler
 
 
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings(InferenceSettings, "inference worker")
-    try:
-        classifier = load_classifier(settings)
-    except ModelUnavailableError as exc:
-        sys.exit(f"inference worker cannot start: {exc}")
-    except PrecisionError as exc:
-        sys.exit(f"inference worker cannot start: invalid configuration: DTYPE: {exc}")
-    logging.getLogger(__name__).info(
+def start(settings: InferenceSettings) -> Handler:
+    classifier = load_classifier(settings)
+    log.info(
         "model %s on %s (%s), max length %d",
         settings.model_id,
-        classifier.device,
+        classifier.info.device,
         classifier.info.dtype,
         classifier.max_length,
     )
-    runpod.serverless.start(
-        {
-            "handler": make_handler(classifier, settings),
-            "concurrency_modifier": lambda current: settings.max_concurrency,
-        }
-    )
+    return make_handler(classifier, settings)
+
+
+if __name__ == "__main__":
+    serve("inference worker", InferenceSettings, start)

@@ -3,46 +3,72 @@
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.model_source import DEFAULT_MODEL_ID
+from worker_runtime.settings import ModelWorkerSettings
+from worker_runtime.startup import ConfigurationError
 
 DTypeName = Literal["float16", "bfloat16", "float32"]
-# torch: transformers on a GPU or CPU (the inference image). onnx: ONNX Runtime on CPU, from the
-# model.onnx exported at image build (the inference-cpu image, which holds no torch).
 BackendName = Literal["torch", "onnx"]
 GPU_BATCH_SIZE = 32
-# `make benchmark` on 2 CPU cores: the model's own length-sorted forward was fastest in
-# batches of 4, and the pipeline at concurrency 16 served 1.8x as many texts as with 32.
+# On a CPU, wider passes measured slower (`make benchmark`, both the forward alone and the
+# pipeline under concurrent load); on a GPU, wider passes keep the device busy.
 CPU_BATCH_SIZE = 4
 
 
-class PrecisionError(ValueError):
+class PrecisionError(ConfigurationError):
     """DTYPE cannot run on this device; the message says what can (see precision.py)."""
 
+    variable = "DTYPE"
 
-class InferenceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", protected_namespaces=())
 
-    model_id: str = DEFAULT_MODEL_ID
-    model_revision: str | None = None
-    backend: BackendName = "torch"
-    # Windows in one forward pass, across all the jobs that share it; unset means 32 on a GPU
-    # and 4 on a CPU, where wider passes measured slower (README, "Measured").
-    max_batch_size: int | None = Field(default=None, ge=1, le=1024)
-    # Padded tokens in one forward pass (rows x its longest row): what the device pays for.
-    # A window longer than this still runs, alone.
-    max_batch_tokens: int = Field(default=16_384, ge=1, le=1_048_576)
-    # How long the first job of a batch waits for others to share its forward pass.
-    max_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
-    # Jobs one worker takes at once (Runpod's concurrency_modifier).
-    max_concurrency: int = Field(default=8, ge=1, le=256)
-    # Overlap when this worker tokenizes cleaned_text itself (the pattern's input).
-    window_overlap_tokens: int = Field(default=128, ge=0)
-    # "cuda", "cpu", ...; unset means the GPU when there is one.
-    device: str | None = None
-    # The model's weights and activations; unset means float16 on a GPU, float32 on a CPU.
-    dtype: DTypeName | None = None
+class InferenceSettings(ModelWorkerSettings):
+    backend: BackendName = Field(
+        default="torch",
+        description=(
+            "torch: transformers on a GPU or CPU (the inference image). onnx: ONNX Runtime on "
+            "CPU, from the model.onnx exported at image build (the inference-cpu image, which "
+            "holds no torch)."
+        ),
+    )
+    max_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description=(
+            "Windows in one forward pass, across all the jobs that share it; unset means "
+            f"{GPU_BATCH_SIZE} on a GPU and {CPU_BATCH_SIZE} on a CPU, where wider passes "
+            "measured slower."
+        ),
+    )
+    max_batch_tokens: int = Field(
+        default=16_384,
+        ge=1,
+        le=1_048_576,
+        description=(
+            "Padded tokens in one forward pass (windows x the pass's longest window): what "
+            "the device pays for. A window longer than this still runs, alone. Lower it if "
+            "the GPU runs out of memory."
+        ),
+    )
+    max_batch_wait_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description=(
+            "How long the first job of a batch, finding the device idle, waits for others to "
+            "share its forward pass."
+        ),
+    )
+    device: str | None = Field(
+        default=None, description='"cuda", "cpu", ...; unset means the GPU when there is one.'
+    )
+    dtype: DTypeName | None = Field(
+        default=None,
+        description=(
+            "The model's weights and activations; unset means float16 on a GPU, float32 on a "
+            "CPU. A DTYPE the device cannot run stops the worker at start."
+        ),
+    )
 
     def batch_size_on(self, device_type: str) -> int:
         """MAX_BATCH_SIZE, or the default for the device the model runs on."""

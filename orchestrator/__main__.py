@@ -4,24 +4,36 @@ SIGTERM drains first (orchestrator/drain.py); SIGINT stops at once.
 """
 
 import logging
+import sys
 
 import uvicorn
+from pydantic import ValidationError
 
-from contracts.startup import load_settings
+from contracts.errors import describe_settings_error
+from orchestrator.access import exposure_warning
+from orchestrator.app import create_app
 from orchestrator.drain import DrainingServer
 from orchestrator.settings import OrchestratorSettings
 
 
+def settings_or_exit() -> OrchestratorSettings:
+    """The settings, or an exit with one line naming what is wrong (never a secret's value)."""
+    try:
+        return OrchestratorSettings()
+    except ValidationError as exc:
+        sys.exit(f"orchestrator cannot start: {describe_settings_error(exc)}")
+
+
 def main() -> None:
-    settings = load_settings(OrchestratorSettings, "orchestrator")
+    settings = settings_or_exit()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # httpx logs every request at INFO; the orchestrator's own line per request says enough.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # Imported once the settings are known good: the module builds the app at import.
-    from orchestrator.app import app
-
+    if warning := exposure_warning(settings):
+        logging.getLogger("orchestrator").warning(warning)
+    app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -34,7 +46,7 @@ def main() -> None:
         # The drain has already waited for the requests; this only bounds uvicorn's own wait.
         timeout_graceful_shutdown=5,
     )
-    DrainingServer(config, app.state.admission, settings.drain_grace_s).run()
+    DrainingServer(config, app.state.services.admission, settings.drain_grace_s).run()
 
 
 if __name__ == "__main__":

@@ -46,8 +46,12 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts import ErrorType
-from orchestrator.errors import error_answer
+from orchestrator.errors import (
+    OrchestratorError,
+    ShuttingDownError,
+    TooManyInFlightError,
+    answer_error,
+)
 from orchestrator.metrics import Metrics
 
 # Requests that ran alone, whose median is the unloaded round trip.
@@ -274,15 +278,11 @@ class AdmissionMiddleware:
             return
         admission = self.admission
         if admission.draining:
-            await self._refuse(scope, receive, send, 503, _DRAINING, ErrorType.SHUTTING_DOWN)
+            await _refuse(scope, receive, send, ShuttingDownError())
             return
         ticket = admission.enter()
         if ticket is None:
-            message = (
-                f"Too many requests in flight (at most {admission.limit.current} now); "
-                "retry after 1 second"
-            )
-            await self._refuse(scope, receive, send, 429, message, ErrorType.OVERLOADED)
+            await _refuse(scope, receive, send, TooManyInFlightError(admission.limit.current))
             return
         answer = {"status": 0, "left": False}
 
@@ -307,33 +307,12 @@ class AdmissionMiddleware:
             if not admission.was_cut() or answer["status"]:
                 raise
             # The grace period is over: this request is answered, its jobs cancelled.
-            await self._refuse(
-                scope, receive, send, 503, _CUT, ErrorType.SHUTTING_DOWN, retry=False
-            )
+            await _refuse(scope, receive, send, ShuttingDownError(cut=True))
         finally:
             leave()
 
-    @staticmethod
-    async def _refuse(
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        status: int,
-        message: str,
-        error_type: ErrorType,
-        retry: bool = True,
-    ) -> None:
-        state = scope.get("state", {})
-        response = error_answer(
-            state.get("request_id", ""),
-            state.get("started"),
-            status,
-            message,
-            error_type,
-            headers={"Retry-After": "1"} if retry else None,
-        )
-        await response(scope, receive, send)
 
-
-_DRAINING = "The orchestrator is shutting down: send the request again (another worker takes it)"
-_CUT = "The orchestrator shut down before this request finished; its jobs were cancelled"
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: OrchestratorError) -> None:
+    state = scope.get("state", {})
+    response = answer_error(error, state.get("request_id", ""), state.get("started"))
+    await response(scope, receive, send)

@@ -14,13 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from contracts import ClassificationResult, Route, RouteChoice, StageTiming, Timings
-from orchestrator.pipeline import RequestOutcome, copied_error
-from orchestrator.runpod_client import StageError
+from contracts import ClassificationResult, Route, RouteChoice, Stage, StageTiming, Timings
+from orchestrator.errors import StageError, copied_error
+from orchestrator.outcome import RequestOutcome
 
 RunMany = Callable[
     [list[list[str]], list[str], list[RouteChoice]],
-    Awaitable[tuple[list[RequestOutcome], dict[str, StageTiming]]],
+    Awaitable[tuple[list[RequestOutcome], dict[Stage, StageTiming]]],
 ]
 
 
@@ -33,7 +33,7 @@ class Answer:
     # Its texts over all the texts the run's jobs carried, and over a stage's jobs where
     # that differs (inference, whose jobs are per endpoint).
     share: float
-    stage_shares: dict[str, float]
+    stage_shares: dict[Stage, float]
     route: Route | None
 
 

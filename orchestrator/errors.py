@@ -1,8 +1,9 @@
-"""Every error the orchestrator answers, in the one shape: ErrorResponse and X-Request-ID.
+"""Every error the orchestrator answers: its types, the one table from type to HTTP status,
+and the one shape every answer takes (ErrorResponse, with X-Request-ID).
 
 Validation (422), routing (404, 405), unreadable (400) and oversized (413) bodies, overload
 (429), stage failures (502, 503, 504) and our own bugs (500) all answer the same way, and
-each is listed in the OpenAPI document.
+each is listed in the OpenAPI document. A new error is a class here and a row in STATUS.
 """
 
 import logging
@@ -19,26 +20,185 @@ from contracts import (
     ErrorResponse,
     ErrorType,
     FieldError,
+    Limits,
     Stage,
     StageTiming,
     Timings,
+    WorkerError,
     describe_errors,
 )
-from orchestrator.runpod_client import StageError
+from contracts.job_error import read_job_error
 
 log = logging.getLogger("orchestrator")
+
+
+class OrchestratorError(Exception):
+    """An error the orchestrator answers in the error shape; its status is in STATUS."""
+
+    error_type = ErrorType.INTERNAL
+
+    def __init__(self, message: str, details: list[FieldError] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.stage = Stage.ORCHESTRATOR
+        self.details: list[FieldError] = details or []
+        self.headers: dict[str, str] = {}
+        # Filled on the way up: the failing stage's round trip, then the stages before it.
+        self.timings: dict[Stage, StageTiming] = {}
+
+    @property
+    def status_code(self) -> int:
+        """Read from STATUS: an error does not carry its own status."""
+        return status_of(self)
+
+
+class InvalidRequestError(OrchestratorError):
+    """The caller's mistake, found by a route rather than by the body's model."""
+
+    error_type = ErrorType.INVALID_INPUT
+
+
+class BodyTooLargeError(OrchestratorError):
+    error_type = ErrorType.INVALID_INPUT
+
+    def __init__(self, max_request_bytes: int):
+        super().__init__(f"Request body too large (maximum {max_request_bytes:,} bytes)")
+
+
+class TooManyInFlightError(OrchestratorError):
+    """Admission's limit of pipeline requests (orchestrator/admission.py) is reached."""
+
+    error_type = ErrorType.OVERLOADED
+
+    def __init__(self, limit: int):
+        super().__init__(f"Too many requests in flight (at most {limit} now); retry after 1 second")
+        self.headers = {"Retry-After": "1"}
+
+
+class ShuttingDownError(OrchestratorError):
+    """The orchestrator drains after SIGTERM (orchestrator/drain.py): a new request is sent
+    elsewhere; one still running when the grace period ends is cut, its jobs cancelled."""
+
+    error_type = ErrorType.SHUTTING_DOWN
+
+    def __init__(self, cut: bool = False):
+        if cut:
+            super().__init__(
+                "The orchestrator shut down before this request finished; its jobs were cancelled"
+            )
+        else:
+            super().__init__(
+                "The orchestrator is shutting down: send the request again (another worker "
+                "takes it)"
+            )
+            self.headers = {"Retry-After": "1"}
+
+
+class InternalError(OrchestratorError):
+    """A bug of ours: answered without details, logged by type and request id."""
+
+    def __init__(self) -> None:
+        super().__init__("Internal error in the orchestrator")
+
+
+class StageError(OrchestratorError):
+    error_type = ErrorType.STAGE_FAILED
+
+    def __init__(self, stage: Stage, message: str):
+        super().__init__(f"{stage.value} stage: {message}")
+        self.stage = stage
+        # Runpod's id of the job, when there was one: for the logs, to find it in the console.
+        self.job_id: str | None = None
+
+
+class StageFailedError(StageError):
+    """The job ended FAILED or CANCELLED, or its output broke the contract."""
+
+    def __init__(self, stage: Stage, message: str, error_type: ErrorType = ErrorType.STAGE_FAILED):
+        super().__init__(stage, message)
+        self.error_type = error_type
+
+
+class StageRejectedInputError(StageError):
+    """The worker found the caller's input wrong (a duplicate label, a foreign tokenizer):
+    the caller's mistake, answered like the orchestrator's own validation."""
+
+    error_type = ErrorType.INVALID_INPUT
+
+    def __init__(self, stage: Stage, message: str, details: list[FieldError]):
+        super().__init__(stage, message)
+        # The worker's own words: the caller should not have to know which stage spoke.
+        self.message = message
+        self.details = details
+
+
+class StageTimeoutError(StageError):
+    error_type = ErrorType.STAGE_TIMEOUT
+
+
+class StageUnavailableError(StageError):
+    error_type = ErrorType.STAGE_UNAVAILABLE
+
+
+class StageOverloadedError(StageError):
+    """No connection to the endpoint came free in time: too much in flight, not a slow stage."""
+
+    error_type = ErrorType.OVERLOADED
+
+    def __init__(self, stage: Stage, message: str):
+        super().__init__(stage, message)
+        self.headers = {"Retry-After": "1"}
+
+
+def copied_error(exc: StageError) -> StageError:
+    """One exception object per request: each answer fills in its own timings."""
+    # Not copy.copy: an exception is rebuilt from its args, which are not its __init__'s.
+    twin = exc.__class__.__new__(exc.__class__)
+    twin.args = exc.args
+    twin.__dict__.update(exc.__dict__)
+    twin.timings = dict(exc.timings)
+    return twin
+
+
+# The one table from error to HTTP status. A class not listed takes its nearest listed base's.
+STATUS: dict[type[Exception], int] = {
+    OrchestratorError: 500,
+    InvalidRequestError: 422,
+    BodyTooLargeError: 413,
+    TooManyInFlightError: 429,
+    ShuttingDownError: 503,
+    InternalError: 500,
+    StageError: 502,
+    StageFailedError: 502,
+    StageRejectedInputError: 422,
+    StageOverloadedError: 429,
+    StageUnavailableError: 503,
+    StageTimeoutError: 504,
+}
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status `exc` is answered with: Starlette's own HTTP errors keep theirs."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
 
 # For the OpenAPI document: every status any route may answer, all in the one shape.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
     for code, description in {
         400: "The request body could not be read (not UTF-8 JSON)",
+        401: "API_KEYS is set and the request has no `Authorization: Bearer` key it lists",
         404: "No route at this path",
         405: "The route does not take this method",
         413: "The request body is larger than MAX_REQUEST_BYTES",
         422: "Invalid input: the message names what is wrong, `details` each field",
-        429: "Too many requests in flight (admission: ADMISSION, MAX_IN_FLIGHT): retry after "
-        "`Retry-After` seconds",
+        429: "Too many requests (admission: ADMISSION, MAX_IN_FLIGHT; or the API key's "
+        "limits): retry after `Retry-After` seconds",
         500: "A bug in the orchestrator: logged by type and request id, never detailed here",
         502: "A stage's job failed: the message names the stage and carries the worker's message",
         503: "A stage's endpoint cannot be reached, or does not exist; or the orchestrator is "
@@ -48,12 +208,31 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class InvalidRequestError(Exception):
-    """The caller's mistake, found by a route rather than by the body's model."""
+def failed_job_error(stage: Stage, error: Any) -> StageError:
+    """The error for a FAILED job: typed when the worker said what kind of failure it was."""
+    read = read_job_error(error)
+    if read.typed is not None:
+        return typed_stage_error(stage, read.typed)
+    return StageFailedError(stage, worker_message(error))
 
-    def __init__(self, message: str, details: list[FieldError] | None = None):
-        self.message = message
-        self.details = details or []
+
+def typed_stage_error(stage: Stage, typed: WorkerError) -> StageError:
+    """A worker's typed error as the orchestrator answers it: the caller's mistake, or the
+    stage's failure. For a whole job's failure, or one item's in a batch job."""
+    message = typed.error[: Limits.MAX_ERROR_CHARS]
+    if typed.error_type is ErrorType.INVALID_INPUT:
+        return StageRejectedInputError(stage, message, typed.details)
+    return StageFailedError(stage, message, typed.error_type)
+
+
+def worker_message(error: Any) -> str:
+    """The worker's own message, or a neutral one when the SDK wrapped a raised exception."""
+    read = read_job_error(error)
+    if read.is_raised_exception:
+        return f"the worker raised {read.exception_name}"
+    if read.has_traceback:
+        return "the worker failed (details are in its logs)"
+    return read.text[: Limits.MAX_ERROR_CHARS]
 
 
 def request_id_of(scope_or_request: Any) -> str:
@@ -70,9 +249,10 @@ def error_answer(
     error_type: ErrorType,
     stage: Stage = Stage.ORCHESTRATOR,
     details: list[FieldError] | None = None,
-    stage_timings: dict[str, StageTiming] | None = None,
+    stage_timings: dict[Stage, StageTiming] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """The error shape itself; `answer_error` fills it from an error and the STATUS table."""
     total_ms = round((time.perf_counter() - started) * 1000, 3) if started else 0.0
     body = ErrorResponse(
         error=error,
@@ -89,9 +269,23 @@ def error_answer(
     )
 
 
-def _answer(request: Request, status: int, error: str, error_type: ErrorType, **kw) -> JSONResponse:
-    started = getattr(request.state, "started", None)
-    return error_answer(request_id_of(request), started, status, error, error_type, **kw)
+def answer_error(exc: OrchestratorError, request_id: str, started: float | None) -> JSONResponse:
+    """The answer to one of the orchestrator's errors, its status read from STATUS."""
+    return error_answer(
+        request_id,
+        started,
+        status_of(exc),
+        exc.message,
+        exc.error_type,
+        stage=exc.stage,
+        details=exc.details,
+        stage_timings=exc.timings,
+        headers=exc.headers,
+    )
+
+
+def _answer(request: Request, exc: OrchestratorError) -> JSONResponse:
+    return answer_error(exc, request_id_of(request), getattr(request.state, "started", None))
 
 
 def _http_error_message(request: Request, exc: HTTPException, max_request_bytes: int) -> str:
@@ -100,13 +294,15 @@ def _http_error_message(request: Request, exc: HTTPException, max_request_bytes:
     if exc.status_code == 405:
         return f"{request.method} is not allowed on {request.url.path}"
     if exc.status_code == 413:
-        return f"Request body too large (maximum {max_request_bytes:,} bytes)"
+        return BodyTooLargeError(max_request_bytes).message
     if exc.status_code == 400:
         return "Request body could not be read: send UTF-8 JSON"
     return str(exc.detail)
 
 
 def install_error_handlers(app: FastAPI, max_request_bytes: int) -> None:
+    """Every error a route raises, answered in the one shape with its status from STATUS."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
@@ -120,37 +316,30 @@ def install_error_handlers(app: FastAPI, max_request_bytes: int) -> None:
                 err = {**err, "msg": "Request body is missing", "type": "value_error"}
             errors.append({**err, "loc": loc})
         message, details = describe_errors(errors)
-        return _answer(request, 422, message, ErrorType.INVALID_INPUT, details=details)
-
-    @app.exception_handler(InvalidRequestError)
-    async def invalid_batch(request: Request, exc: InvalidRequestError) -> JSONResponse:
-        return _answer(request, 422, exc.message, ErrorType.INVALID_INPUT, details=exc.details)
+        return _answer(request, InvalidRequestError(message, details))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        status = exc.status_code
+        status = status_of(exc)
         error_type = ErrorType.INTERNAL if status >= 500 else ErrorType.INVALID_INPUT
-        message = _http_error_message(request, exc, max_request_bytes)
-        headers = dict(exc.headers or {})
-        return _answer(request, status, message, error_type, headers=headers)
-
-    @app.exception_handler(StageError)
-    async def stage_error(request: Request, exc: StageError) -> JSONResponse:
-        log.warning(
-            "request_id=%s job_id=%s %s %s",
+        return error_answer(
             request_id_of(request),
-            exc.job_id or "-",
-            exc.error_type.value,
-            # The worker's message may quote the caller's input: logged only for our faults.
-            exc.message if exc.status_code >= 500 else f"{exc.stage.value} stage",
+            getattr(request.state, "started", None),
+            status,
+            _http_error_message(request, exc, max_request_bytes),
+            error_type,
+            headers=dict(exc.headers or {}),
         )
-        return _answer(
-            request,
-            exc.status_code,
-            exc.message,
-            exc.error_type,
-            stage=exc.stage,
-            details=exc.details,
-            stage_timings=exc.timings,
-            headers=exc.headers,
-        )
+
+    @app.exception_handler(OrchestratorError)
+    async def orchestrator_error(request: Request, exc: OrchestratorError) -> JSONResponse:
+        if isinstance(exc, StageError):
+            log.warning(
+                "request_id=%s job_id=%s %s %s",
+                request_id_of(request),
+                exc.job_id or "-",
+                exc.error_type.value,
+                # The worker's message may quote the caller's input: logged only for our faults.
+                exc.message if status_of(exc) >= 500 else f"{exc.stage.value} stage",
+            )
+        return _answer(request, exc)

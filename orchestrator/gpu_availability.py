@@ -15,10 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from contracts import RouteReason
-from orchestrator.runpod_client import StageEndpoint
+from orchestrator.stage_client import HealthReading, StageClient
 
 # A health check that takes longer than this is a GPU endpoint that cannot serve now.
 PROBE_TIMEOUT_S = 2.0
@@ -35,7 +33,7 @@ class GpuTrouble:
 class GpuAvailability:
     def __init__(
         self,
-        endpoint: StageEndpoint,
+        endpoint: StageClient,
         max_queue_s: float,
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
@@ -71,28 +69,24 @@ class GpuAvailability:
         return reading
 
     async def _probe_endpoint(self) -> GpuTrouble | None:
-        try:
-            response = await self._endpoint.get("/health", timeout_s=PROBE_TIMEOUT_S)
-        except httpx.HTTPError:
+        reading = await self._endpoint.health(PROBE_TIMEOUT_S)
+        if reading.status_code is None:
             return GpuTrouble(
                 RouteReason.GPU_UNREACHABLE, "the GPU endpoint did not answer its health check"
             )
-        code = response.status_code
-        if code >= 500 or (self._endpoint.hosted and code != 200):
+        code = reading.status_code
+        if code >= 500 or (reading.hosted and code != 200):
             return GpuTrouble(
                 RouteReason.GPU_UNREACHABLE, f"the GPU endpoint's health check answered HTTP {code}"
             )
-        if not self._endpoint.hosted:
+        if not reading.hosted:
             return None  # a local API server answered (404: it has no /health route)
-        try:
-            body = response.json()
-        except ValueError:
+        if not reading.is_json:
             return None  # cannot tell: let the job try
-        return self._backlog(body if isinstance(body, dict) else {})
+        return self._backlog(reading)
 
-    def _backlog(self, health: dict[str, Any]) -> GpuTrouble | None:
-        workers = health.get("workers") or {}
-        jobs = health.get("jobs") or {}
+    def _backlog(self, health: HealthReading) -> GpuTrouble | None:
+        workers, jobs = health.counts("workers"), health.counts("jobs")
         serving = sum(_count(workers, key) for key in ("idle", "ready", "running"))
         queued = _count(jobs, "inQueue")
         if serving > 0 or queued == 0:

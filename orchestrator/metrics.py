@@ -1,8 +1,8 @@
 """Prometheus metrics, served at /metrics: what the pipeline does and what it costs.
 
 One registry per app (not the library's global one), so each app made by create_app()
-counts on its own. Labels are bounded: routes by their template, stages (the inference
-stage's CPU endpoint is "inference_cpu"), error types, route reasons.
+counts on its own. Labels are bounded: routes by their template, endpoints by the value of
+contracts' Endpoint, error types, route reasons.
 """
 
 from prometheus_client import (
@@ -102,7 +102,7 @@ class Metrics:
         self.request_seconds.labels(route).observe(seconds)
 
     def job(self, endpoint: str, timing: StageTiming) -> None:
-        """A finished job of `endpoint`: a stage's name, or "inference_cpu"."""
+        """A finished job of `endpoint`: an Endpoint's value."""
         self.jobs.labels(endpoint).inc()
         self.stage_seconds.labels(endpoint, "round_trip").observe(timing.round_trip_ms / 1000)
         if timing.queue_ms is not None:

@@ -1,12 +1,12 @@
-"""What every request passes through first: its id, admission, the client leaving, our bugs.
+"""What every request passes through first: its id, its size, the client leaving, our bugs.
 
 A plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which re-raises a handler's
 exception to the server, where it is logged with its traceback, and resets the connection):
 - a request id, kept from X-Request-ID when sent, on every answer;
 - the body limit: MAX_REQUEST_BYTES, from Content-Length before reading, else counted as
   the bytes arrive (chunked bodies too), answered 413 as soon as it is passed;
-- then admission (orchestrator/admission.py), which it wraps: it reads the request id and
-  start time this sets;
+- then caller access and admission (orchestrator/access.py, orchestrator/admission.py),
+  which it wraps: they read the request id and start time this sets;
 - a client that goes away before its answer cancels its request, so the stage jobs it
   started are cancelled too (orchestrator/runpod_client.py);
 - an unexpected exception is answered 500 in the error shape and logged once, by type and
@@ -24,8 +24,11 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts import ErrorType
-from orchestrator.errors import error_answer
+from orchestrator.errors import (
+    BodyTooLargeError,
+    InternalError,
+    answer_error,
+)
 from orchestrator.metrics import Metrics
 
 log = logging.getLogger("orchestrator")
@@ -68,12 +71,8 @@ class RequestGuard:
             if _declared_length(scope) > self.max_request_bytes:
                 # Refused before a byte is read. A body without Content-Length (chunked) is
                 # counted as it arrives instead (_serve).
-                response = error_answer(
-                    request_id,
-                    started,
-                    413,
-                    f"Request body too large (maximum {self.max_request_bytes:,} bytes)",
-                    ErrorType.INVALID_INPUT,
+                response = answer_error(
+                    BodyTooLargeError(self.max_request_bytes), request_id, started
                 )
                 await response(scope, receive, send_with_id)
                 return
@@ -84,12 +83,14 @@ class RequestGuard:
             if self.metrics is not None:
                 self.metrics.answered(_route_of(scope), code, time.perf_counter() - started)
             log.info(
-                "%s %s %d %.1fms request_id=%s%s",
+                "%s %s %d %.1fms request_id=%s%s%s",
                 scope.get("method", "-"),
                 scope.get("path", ""),
                 code,
                 (time.perf_counter() - started) * 1000,
                 request_id,
+                # The caller key's id (access.py), never the key.
+                f" key={state['key_id']}" if "key_id" in state else "",
                 " (the client went away first)" if status["client_gone"] else "",
             )
 
@@ -151,13 +152,7 @@ class RequestGuard:
             # Once, by type and request id: a message or traceback can carry user text.
             log.error("request_id=%s internal error: %s", request_id, type(exc).__name__)
             if not status["started"]:
-                response = error_answer(
-                    request_id,
-                    scope["state"]["started"],
-                    500,
-                    "Internal error in the orchestrator",
-                    ErrorType.INTERNAL,
-                )
+                response = answer_error(InternalError(), request_id, scope["state"]["started"])
                 with contextlib.suppress(Exception):
                     await response(scope, receive, send)
         finally:

@@ -12,13 +12,9 @@ when SMART_RETRY_TIMEOUT_ON_CPU allows it. An endpoint the caller named is never
 from dataclasses import dataclass
 
 from contracts import InferenceTarget, Route, RouteChoice, RouteReason, smart_target
+from orchestrator.errors import StageError, StageTimeoutError, StageUnavailableError
 from orchestrator.gpu_availability import GpuAvailability, GpuTrouble
-from orchestrator.runpod_client import (
-    StageEndpoint,
-    StageError,
-    StageTimeoutError,
-    StageUnavailableError,
-)
+from orchestrator.stage_client import StageClient
 
 # Routes `smart` chose on tokens alone: the ones a failure may send to the other endpoint.
 _CHOSEN_ON_SIZE = (RouteReason.SHORT_TEXT, RouteReason.LONG_TEXT)
@@ -115,8 +111,8 @@ class InferenceRouter:
 
     def __init__(
         self,
-        gpu: StageEndpoint,
-        cpu: StageEndpoint | None,
+        gpu: StageClient,
+        cpu: StageClient | None,
         policy: RoutingPolicy,
         gpu_availability: GpuAvailability | None = None,
     ):
@@ -130,7 +126,7 @@ class InferenceRouter:
     def has_cpu(self) -> bool:
         return InferenceTarget.CPU in self._endpoints
 
-    def endpoint(self, target: InferenceTarget) -> StageEndpoint:
+    def endpoint(self, target: InferenceTarget) -> StageClient:
         return self._endpoints[target]
 
     async def gpu_trouble(self) -> GpuTrouble | None:

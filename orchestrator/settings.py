@@ -1,6 +1,9 @@
 """Orchestrator configuration, read from the environment."""
 
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -9,10 +12,11 @@ from contracts import (
     DEFAULT_CPU_USD_PER_S,
     DEFAULT_GPU_USD_PER_S,
     DEFAULT_SMART_MAX_CPU_TOKENS,
+    Endpoint,
     Limits,
-    Stage,
     StagePrices,
 )
+from orchestrator.caller_keys import CallerKeys, configured_keys
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -30,62 +34,153 @@ def is_hosted(endpoint: str, api_base: str = RUNPOD_API_BASE) -> bool:
     return endpoint_base_url(endpoint, api_base).startswith(api_base.rstrip("/"))
 
 
+@dataclass(frozen=True)
+class EndpointSettings:
+    """One endpoint's settings, as OrchestratorSettings.endpoint() reads them."""
+
+    endpoint: Endpoint
+    # An endpoint id, or a URL (empty: not set; only the CPU inference endpoint may be).
+    value: str
+    timeout_s: float
+    usd_per_s: float
+    api_base: str = RUNPOD_API_BASE
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.value)
+
+    @property
+    def base_url(self) -> str:
+        return endpoint_base_url(self.value, self.api_base)
+
+    @property
+    def hosted(self) -> bool:
+        return self.is_set and is_hosted(self.value, self.api_base)
+
+
 class OrchestratorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
-    # Where endpoint ids point: Runpod's API (another address only for a stand-in of it).
-    runpod_api_base: str = RUNPOD_API_BASE
-    # Defaults are the ports `make run` gives the workers' local API servers.
-    preprocess_endpoint: str = "http://localhost:8001"
-    inference_endpoint: str = "http://localhost:8002"
-    postprocess_endpoint: str = "http://localhost:8003"
-    # The CPU inference endpoint (the inference worker on ONNX Runtime), which /classify-smart
-    # sends small inputs to. Empty: none, and /classify-smart uses the GPU endpoint alone.
-    cpu_inference_endpoint: str = "http://localhost:8004"
-    # After the endpoints, so its check can see them.
-    runpod_api_key: SecretStr | None = Field(default=None, validate_default=True)
-    preprocess_timeout_s: float = Field(default=30.0, gt=0)
-    inference_timeout_s: float = Field(default=120.0, gt=0)
-    postprocess_timeout_s: float = Field(default=30.0, gt=0)
-    cpu_inference_timeout_s: float = Field(default=30.0, gt=0)
-    # /classify-smart: inputs of at most this many tokens (all windows of all texts) go to the
-    # CPU inference endpoint. The default is measured: README "Which inference endpoint".
-    smart_max_cpu_tokens: int = Field(default=DEFAULT_SMART_MAX_CPU_TOKENS, ge=0)
-    # When the GPU endpoint cannot serve (unreachable, or a backlog with no ready worker),
-    # inputs up to this many tokens go to the CPU endpoint instead of waiting; longer ones
-    # still go to the GPU.
-    smart_fallback_max_tokens: int = Field(default=2048, ge=0)
-    # A hosted GPU endpoint whose /health shows jobs queued and no ready worker for this long
-    # is treated as backlogged (0: as soon as it is seen).
-    smart_gpu_max_queue_s: float = Field(default=10.0, ge=0)
-    # How long one reading of the GPU endpoint's health is reused.
-    smart_gpu_health_interval_s: float = Field(default=5.0, gt=0)
-    # A GPU job that timed out is not retried on the CPU endpoint unless this is true: it may
-    # be a long input that would be slow there too.
-    smart_retry_timeout_on_cpu: bool = False
-    # How often a job that /runsync did not finish is polled.
-    poll_interval_s: float = Field(default=0.5, gt=0)
-    max_batch_texts: int = Field(
-        default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_BATCH_TEXTS_CAP
+    runpod_api_base: str = Field(
+        default=RUNPOD_API_BASE,
+        description="Where endpoint ids point; change it only for a stand-in of Runpod's API.",
     )
-    # Larger bodies are refused before they are read: Runpod's own /runsync limit.
-    max_request_bytes: int = Field(default=20_000_000, ge=1_000)
-    # One connection pool for all three endpoints.
-    max_connections: int = Field(default=100, ge=1)
-    # Pipeline requests served at once; more are answered 429 with Retry-After instead of
-    # queueing without bound (each holds a connection per stage it is in).
+    preprocess_endpoint: str = Field(
+        default="http://localhost:8001",
+        description=(
+            "A Runpod endpoint id (meaning `https://api.runpod.ai/v2/<id>`) or a full base URL. "
+            "`make run` points the four endpoints at its workers unless they are set."
+        ),
+    )
+    inference_endpoint: str = Field(default="http://localhost:8002", description="Likewise.")
+    postprocess_endpoint: str = Field(default="http://localhost:8003", description="Likewise.")
+    cpu_inference_endpoint: str = Field(
+        default="http://localhost:8004",
+        description=(
+            "The CPU inference endpoint (the `inference-cpu` image: ONNX Runtime), which "
+            "`/classify-smart` sends small inputs to; likewise an id or a URL. Empty: none "
+            "(`/classify-smart` uses the GPU, `route=cpu` is 503)."
+        ),
+    )
+    # After the endpoints, so its check can see them.
+    runpod_api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        description=(
+            "Sent as `Authorization: Bearer …` to the hosted API. Never logged. Required when an "
+            "endpoint is an id: the orchestrator will not start without it, naming the variable."
+        ),
+    )
+    preprocess_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A stage's whole budget: queue, cold start, execution and polling.",
+    )
+    inference_timeout_s: float = Field(default=120.0, gt=0, description="Likewise.")
+    postprocess_timeout_s: float = Field(default=30.0, gt=0, description="Likewise.")
+    cpu_inference_timeout_s: float = Field(
+        default=30.0, gt=0, description="Likewise, for the CPU inference endpoint."
+    )
+    smart_max_cpu_tokens: int = Field(
+        default=DEFAULT_SMART_MAX_CPU_TOKENS,
+        ge=0,
+        description=(
+            "`/classify-smart` (and `route=smart`): inputs of at most this many tokens, all "
+            "windows of all texts, run on the CPU inference endpoint. The default is measured by "
+            "`python -m benchmarks.backends`: [Which inference endpoint]"
+            "(#which-inference-endpoint-onnx-runtime-vs-torch-on-cpu-by-text-length)."
+        ),
+    )
+    smart_fallback_max_tokens: int = Field(
+        default=2048,
+        ge=0,
+        description=(
+            "When the GPU endpoint cannot serve (unreachable, backlogged), inputs up to this many "
+            "tokens run on the CPU endpoint instead of waiting; longer ones still go to the GPU."
+        ),
+    )
+    smart_gpu_max_queue_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "A hosted GPU endpoint whose `/health` shows jobs queued and no ready worker for "
+            "this long is backlogged (`0`: as soon as it is seen)."
+        ),
+    )
+    smart_gpu_health_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long one reading of the GPU endpoint's health serves all requests.",
+    )
+    smart_retry_timeout_on_cpu: bool = Field(
+        default=False,
+        description=(
+            "Retry a timed-out GPU job on the CPU endpoint (within `SMART_FALLBACK_MAX_TOKENS`). "
+            "Off: a long input that timed out on the GPU would be slow on the CPU too."
+        ),
+    )
+    poll_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a job that `/runsync` did not finish is polled.",
+    )
+    max_batch_texts: int = Field(
+        default=Limits.DEFAULT_MAX_BATCH_TEXTS,
+        ge=1,
+        le=Limits.MAX_BATCH_TEXTS_CAP,
+        description=(
+            f"Texts in one `/classify-batch` request (at most {Limits.MAX_BATCH_TEXTS_CAP})."
+        ),
+    )
+    max_request_bytes: int = Field(
+        default=20_000_000,
+        ge=1_000,
+        description=(
+            "Larger request bodies get 413: from `Content-Length` before they are read, or as "
+            "soon as a chunked body passes it (the default is Runpod's own `/runsync` limit)."
+        ),
+    )
+    max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="Size of the one connection pool shared by the endpoints.",
+    )
     max_in_flight: int = Field(
         default=64,
         ge=1,
-        description="The hard ceiling on pipeline requests (every POST) served at once; "
-        "admission keeps fewer in flight when latency says so (ADMISSION).",
+        description=(
+            "The hard ceiling on pipeline requests (every `POST`) served at once; admission "
+            "keeps fewer in flight when latency says so (`ADMISSION`)."
+        ),
     )
     admission: Literal["latency", "fixed"] = Field(
         default="latency",
-        description="`latency`: admit as many pipeline requests as keep the round trip "
-        "within ADMISSION_LATENCY_TOLERANCE times the unloaded one, at most MAX_IN_FLIGHT, "
-        "and answer the rest 429 at once (orchestrator/admission.py). `fixed`: MAX_IN_FLIGHT "
-        "alone.",
+        description=(
+            "`latency`: admit as many pipeline requests as keep their round trip within "
+            "`ADMISSION_LATENCY_TOLERANCE` times the unloaded one (at most `MAX_IN_FLIGHT`) "
+            "and answer the rest 429 with `Retry-After: 1` at once. `fixed`: `MAX_IN_FLIGHT` "
+            "alone. How: orchestrator/admission.py."
+        ),
     )
     admission_latency_tolerance: float = Field(
         default=1.5,
@@ -95,47 +190,102 @@ class OrchestratorSettings(BaseSettings):
     admission_probe_interval_s: float = Field(
         default=60.0,
         gt=0,
-        description="How often the unloaded round trip is measured again (the limit is held "
-        "at 1 for the few requests that takes).",
+        description=(
+            "How often the unloaded round trip is measured again when no request ran alone "
+            "lately (one request at a time for the ten requests that takes)."
+        ),
     )
     drain_grace_s: float = Field(
         default=8.0,
         ge=0,
-        description="On SIGTERM, how long requests in flight may take to finish (new ones get "
-        "503, /ping 503) before what is left is cancelled with its stage jobs. Under Docker's "
-        "default stop timeout of 10 s.",
+        description=(
+            "On SIGTERM, how long requests in flight may take to finish (new ones get 503, "
+            "`/ping` 503) before what is left is cancelled with its jobs. Under Docker's "
+            "default stop timeout of 10 s."
+        ),
     )
-    # Concurrent /classify and /classify-batch requests share one job per stage: a request
-    # that finds others in flight waits this long for more to join it (0: never share).
-    coalesce_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
-    # Texts in one shared run at most; a batch larger than this runs alone.
+    coalesce_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1_000,
+        description=(
+            "How long a request that finds others in flight waits for more to share its jobs; "
+            "`0` turns coalescing off."
+        ),
+    )
     coalesce_max_texts: int = Field(
-        default=Limits.DEFAULT_MAX_BATCH_TEXTS, ge=1, le=Limits.MAX_ITEMS_PER_JOB
+        default=Limits.DEFAULT_MAX_BATCH_TEXTS,
+        ge=1,
+        le=Limits.MAX_ITEMS_PER_JOB,
+        description="Texts in one shared run at most (a larger batch runs alone).",
     )
-    # USD per second of one worker of each stage, for the `cost` in every answer and the cost
-    # metrics. The defaults are the pattern's figures: set your own, Runpod's prices change.
-    preprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
-    inference_usd_per_s: float = Field(default=DEFAULT_GPU_USD_PER_S, ge=0)
-    postprocess_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
-    cpu_inference_usd_per_s: float = Field(default=DEFAULT_CPU_USD_PER_S, ge=0)
-    host: str = "0.0.0.0"
-    port: int = 8888
-    log_level: str = "info"
+    preprocess_usd_per_s: float = Field(
+        default=DEFAULT_CPU_USD_PER_S,
+        ge=0,
+        description=(
+            "Price of one worker-second of the stage, for `cost` in every answer and the cost "
+            "metrics. The defaults are the pattern's: set your own, Runpod's prices change."
+        ),
+    )
+    inference_usd_per_s: float = Field(
+        default=DEFAULT_GPU_USD_PER_S, ge=0, description="Likewise, of the GPU inference stage."
+    )
+    postprocess_usd_per_s: float = Field(
+        default=DEFAULT_CPU_USD_PER_S, ge=0, description="Likewise, of the postprocess stage."
+    )
+    cpu_inference_usd_per_s: float = Field(
+        default=DEFAULT_CPU_USD_PER_S, ge=0, description="Likewise, of the CPU inference endpoint."
+    )
+    host: str = Field(
+        default="0.0.0.0",
+        description="The address it listens on (`make run`: `127.0.0.1`).",
+    )
+    port: int = Field(
+        default=8888,
+        description="The port it listens on (`make run`: the orchestrator's port too).",
+    )
+    log_level: str = Field(default="info", description="The log level, of its logs and uvicorn's.")
+    # Caller keys and their limits: orchestrator/caller_keys.py, access.py, key_limits.py.
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Keys callers must send as `Authorization: Bearer <key>`, or better their "
+        "hashes (`sha256:<64 hex digits>`), separated by commas. None (and no API_KEYS_FILE): "
+        "every route is open.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file of caller keys, one a line: a key or `sha256:<hash>`, then an "
+        "optional name that logs show instead of the hash prefix. Added to API_KEYS.",
+    )
+    open_health_and_metrics: bool = Field(
+        default=False,
+        description="With caller keys: serve /health and /metrics without a key too "
+        "(/ping never needs one).",
+    )
+    api_key_rate_per_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests a second each caller key may make, on average (0: no limit); "
+        "more are answered 429 with Retry-After.",
+    )
+    api_key_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Requests a caller key may make at once before API_KEY_RATE_PER_S applies.",
+    )
+    api_key_max_in_flight: int = Field(
+        default=0,
+        ge=0,
+        description="Requests of one caller key served at once (0: no limit beyond "
+        "MAX_IN_FLIGHT); more are answered 429 with Retry-After.",
+    )
 
     @field_validator("runpod_api_key")
     @classmethod
     def _key_for_hosted_endpoints(
         cls, key: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
-        hosted = [
-            f"{name.upper()}_ENDPOINT"
-            for name in ("preprocess", "inference", "postprocess", "cpu_inference")
-            if str(info.data.get(f"{name}_endpoint", "")).strip()
-            and is_hosted(
-                str(info.data[f"{name}_endpoint"]),
-                str(info.data.get("runpod_api_base", RUNPOD_API_BASE)),
-            )
-        ]
+        hosted = _hosted_endpoint_variables(info.data)
         if hosted and not (key and key.get_secret_value().strip()):
             verb = "names a hosted endpoint" if len(hosted) == 1 else "name hosted endpoints"
             raise ValueError(
@@ -143,32 +293,76 @@ class OrchestratorSettings(BaseSettings):
             )
         return key
 
-    def base_url(self, stage: Stage) -> str:
-        return endpoint_base_url(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_api_keys(cls, keys: SecretStr | None) -> SecretStr | None:
+        configured_keys(keys.get_secret_value() if keys else None, None)
+        return keys
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_no_file(cls, path: Any) -> Any:
+        return None if isinstance(path, str) and not path.strip() else path
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _valid_api_keys_file(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        keys = info.data.get("api_keys")
+        configured_keys(keys.get_secret_value() if keys else None, path)
+        return path
+
+    def caller_keys(self) -> CallerKeys:
+        """The keys callers must present; empty when none are configured."""
+        keys = self.api_keys.get_secret_value() if self.api_keys else None
+        return configured_keys(keys, self.api_keys_file)
+
+    def hosted_endpoint_variables(self) -> list[str]:
+        """The *_ENDPOINT settings that name endpoints of Runpod's hosted API."""
+        return _hosted_endpoint_variables(self.model_dump())
+
+    def endpoint(self, endpoint: Endpoint) -> EndpointSettings:
+        """One endpoint's settings."""
+        url, timeout_s, usd_per_s = {
+            Endpoint.PREPROCESS: (
+                self.preprocess_endpoint,
+                self.preprocess_timeout_s,
+                self.preprocess_usd_per_s,
+            ),
+            Endpoint.INFERENCE: (
+                self.inference_endpoint,
+                self.inference_timeout_s,
+                self.inference_usd_per_s,
+            ),
+            Endpoint.INFERENCE_CPU: (
+                self.cpu_inference_endpoint,
+                self.cpu_inference_timeout_s,
+                self.cpu_inference_usd_per_s,
+            ),
+            Endpoint.POSTPROCESS: (
+                self.postprocess_endpoint,
+                self.postprocess_timeout_s,
+                self.postprocess_usd_per_s,
+            ),
+        }[endpoint]
+        return EndpointSettings(endpoint, url.strip(), timeout_s, usd_per_s, self.runpod_api_base)
 
     def prices(self) -> StagePrices:
-        return StagePrices(
-            preprocess=self.preprocess_usd_per_s,
-            inference=self.inference_usd_per_s,
-            postprocess=self.postprocess_usd_per_s,
-            inference_cpu=self.cpu_inference_usd_per_s,
-        )
+        return StagePrices(**{e.value: self.endpoint(e).usd_per_s for e in Endpoint})
 
-    def hosted(self, stage: Stage) -> bool:
-        return is_hosted(getattr(self, f"{stage.value}_endpoint"), self.runpod_api_base)
 
-    def timeout_s(self, stage: Stage) -> float:
-        return getattr(self, f"{stage.value}_timeout_s")
+# The order the API key's error names hosted endpoints in.
+_KEY_CHECK_ORDER = (
+    Endpoint.PREPROCESS,
+    Endpoint.INFERENCE,
+    Endpoint.POSTPROCESS,
+    Endpoint.INFERENCE_CPU,
+)
 
-    @property
-    def cpu_inference_base_url(self) -> str | None:
-        """The CPU inference endpoint's base URL, or None when there is none."""
-        if not self.cpu_inference_endpoint.strip():
-            return None
-        return endpoint_base_url(self.cpu_inference_endpoint, self.runpod_api_base)
 
-    @property
-    def cpu_inference_hosted(self) -> bool:
-        return bool(self.cpu_inference_endpoint.strip()) and is_hosted(
-            self.cpu_inference_endpoint, self.runpod_api_base
-        )
+def _hosted_endpoint_variables(values: Mapping[str, Any]) -> list[str]:
+    api_base = str(values.get("runpod_api_base", RUNPOD_API_BASE))
+    named = {
+        endpoint.variable: str(values.get(f"{endpoint.setting}_endpoint", "")).strip()
+        for endpoint in _KEY_CHECK_ORDER
+    }
+    return [variable for variable, url in named.items() if url and is_hosted(url, api_base)]

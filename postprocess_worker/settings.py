@@ -1,11 +1,7 @@
 """Postprocess worker configuration, read from the environment."""
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from worker_runtime.settings import WorkerSettings
 
 
-class PostprocessSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
-
-    # Jobs one worker holds at once (Runpod's concurrency_modifier).
-    max_concurrency: int = Field(default=8, ge=1, le=256)
+class PostprocessSettings(WorkerSettings):
+    """The postprocess worker needs no setting of its own: no model, no tokenizer."""

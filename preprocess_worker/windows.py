@@ -1,12 +1,11 @@
-"""Tokenize with the model's own tokenizer.json and split long text into overlapping windows."""
+"""The preprocess worker's tokenizer: the model's own tokenizer.json, cutting cleaned text
+into overlapping windows (worker_runtime.windows) with this worker's settings."""
 
 from pathlib import Path
 
-from tokenizers import Tokenizer
-
 from contracts import Limits, TokenizerInfo, TokenWindow
-from contracts.model_source import max_sequence_length, tokenizer_fingerprint
-from contracts.preprocess import window_stride
+from worker_runtime.model_files import max_sequence_length
+from worker_runtime.windows import TextWindower
 
 
 class WindowTokenizer:
@@ -16,13 +15,9 @@ class WindowTokenizer:
         self.max_length = min(
             max_length or Limits.MAX_TOKENS_PER_WINDOW, max_sequence_length(model_dir)
         )
-        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.fingerprint = tokenizer_fingerprint(self._tokenizer.to_str())
-        self.stride = window_stride(
-            self.max_length, self._tokenizer.num_special_tokens_to_add(False), overlap_tokens
-        )
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=self.max_length, stride=self.stride)
+        self._windower = TextWindower.from_model_dir(model_dir, self.max_length)
+        self.fingerprint = self._windower.fingerprint
+        self.stride = self._windower.stride_for(overlap_tokens)
 
     @property
     def info(self) -> TokenizerInfo:
@@ -31,9 +26,4 @@ class WindowTokenizer:
         )
 
     def split(self, cleaned_text: str) -> list[TokenWindow]:
-        first = self._tokenizer.encode(cleaned_text)
-        encodings = [first, *first.overflowing]
-        return [
-            TokenWindow.from_tokens(i, e.ids, e.offsets, e.special_tokens_mask)
-            for i, e in enumerate(encodings)
-        ]
+        return self._windower.split(cleaned_text, self.stride)

@@ -17,7 +17,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from contracts.model_source import DEFAULT_MODEL_ID, ONNX_MODEL_FILE, ModelUnavailableError
+from worker_runtime.model_files import DEFAULT_MODEL_ID, ONNX_MODEL_FILE, ModelUnavailableError
 
 # Opset 18: what torch's exporter writes natively; ONNX Runtime has run it since 1.14.
 OPSET = 18

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from contracts.model_source import (
+from worker_runtime.model_files import (
     DEFAULT_MODEL_ID,
     INFERENCE_REQUIRES,
     MODEL_FILES,

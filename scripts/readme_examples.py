@@ -2,7 +2,7 @@
 
 Each example is a ```bash block holding one curl command to localhost:8888, followed (after
 any prose) by the ```json block it answers. `make test` runs every one against a live
-pipeline (tests/test_end_to_end.py); when a response's shape changes on purpose, rewrite them:
+pipeline (tests/stack/test_end_to_end.py); when a response's shape changes on purpose, rewrite them:
 
     python -m scripts.readme_examples      # uses .cache/tiny-model, made if missing
 """

@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-from contracts.model_source import DEFAULT_MODEL_ID, ModelUnavailableError
-from contracts.startup import load_settings
 from preprocess_worker.settings import PreprocessSettings
 from scripts.export_onnx import export_in_subprocess, is_exported
 from scripts.local_stack import (
@@ -30,6 +28,8 @@ from scripts.local_stack import (
 )
 from scripts.prepare_model import prepare
 from scripts.write_test_input import write_test_input
+from worker_runtime.model_files import DEFAULT_MODEL_ID, ModelUnavailableError
+from worker_runtime.startup import load_settings
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

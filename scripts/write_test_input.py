@@ -18,12 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contracts.model_source import ModelUnavailableError
-from contracts.startup import load_settings
-from preprocess_worker.pipeline import preprocess
 from preprocess_worker.settings import PreprocessSettings
+from preprocess_worker.stage import preprocess
 from preprocess_worker.windows import WindowTokenizer
 from scripts.prepare_model import prepare
+from worker_runtime.model_files import ModelUnavailableError
+from worker_runtime.startup import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "inference_worker" / "test_input.json"

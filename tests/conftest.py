@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random model made offline, and the real local pipeline."""
+"""Shared fixtures for tests/unit, tests/stack and tests/repo: a tiny random model made offline,
+and the real local pipeline."""
 
 import shutil
 import subprocess
