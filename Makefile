@@ -63,3 +63,17 @@ cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only vs
 .PHONY: deploy-plan deploy-apply deploy-smoke deploy-destroy
 deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP) ## Runpod deployment from deploy.toml: plan, apply, smoke, destroy
 	$(PY) -m deploy $(@:deploy-%=%)
+
+# The documentation site (mkdocs.yml, docs/): built offline, in strict mode, so a broken link or
+# a page missing from the navigation fails the build.
+DOCS_PORT ?= 8000
+export NO_MKDOCS_2_WARNING := 1
+.PHONY: docs docs-serve docs-check pictures
+docs: $(STAMP) ## The documentation site, built in strict mode into .cache/docs-site
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP) ## The documentation site at http://127.0.0.1:8000 (DOCS_PORT), rebuilt on each edit
+	$(PY) -m mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-check: $(STAMP) ## The site and the orchestrator's /docs in headless Chromium; screenshots in .cache/screenshots
+	$(PY) -m pytest tests/test_docs_in_browser.py
