@@ -530,17 +530,14 @@ def test_bad_options_get_a_clear_error(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_the_readme_shows_what_the_command_prints(capsys):
-    # The README's "Cost" section is `python -m cost_model`'s own output: rerun it and
+def test_the_cost_page_shows_what_the_command_prints(capsys):
+    # The documentation's cost page is `python -m cost_model`'s own output: rerun it and
     # paste it back when the model or the shipped measurements change.
     assert main(["--quiet", "--no-plot"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Cost") :]
-    missing = [line for line in printed if line not in section]
-    assert not missing, "README's Cost section differs from the command's output:\n" + "\n".join(
-        missing
-    )
+    page = (Path(__file__).resolve().parent.parent / "docs" / "cost.md").read_text()
+    missing = [line for line in printed if line not in page]
+    assert not missing, "docs/cost.md differs from the command's output:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
