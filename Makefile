@@ -77,3 +77,11 @@ docs-serve: $(STAMP) ## The documentation site at http://127.0.0.1:8000 (DOCS_PO
 
 docs-check: $(STAMP) ## The site and the orchestrator's /docs in headless Chromium; screenshots in .cache/screenshots
 	$(PY) -m pytest tests/test_docs_in_browser.py
+
+pictures: $(STAMP) ## Redraw the documentation's pictures from their data (throughput: after make benchmark)
+	$(PY) -m scripts.draw_architecture
+	@mkdir -p .cache
+	$(PY) -m cost_model --quiet --plot docs/cost.png > .cache/cost-output.txt
+	@echo "wrote docs/cost.png; make cost's table, for docs/cost.md: .cache/cost-output.txt"
+	@if [ -f .cache/benchmark/results.json ]; then $(PY) -m benchmarks.throughput_figure; \
+		else echo "docs/throughput.png: no .cache/benchmark/results.json; run make benchmark first"; fi
