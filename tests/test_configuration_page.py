@@ -31,16 +31,23 @@ OUTSIDE_SETTINGS = {
 }
 
 
-def rows() -> dict[str, list[str]]:
-    """Each variable the table names, with its row (variable, component, default, meaning)."""
-    table = TABLE.search(PAGE.read_text())
-    assert table, "docs/configuration.md has lost its settings table markers"
+def table_rows(table: str) -> dict[str, list[str]]:
+    """Each variable a settings table names, with its row (variable, component, default,
+    meaning); `table` starts at its header line."""
     by_variable = {}
-    for line in table.group(1).strip().splitlines()[2:]:
+    for line in table.strip().splitlines()[2:]:
+        if not line.startswith("|"):
+            break
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         for variable in re.findall(r"`([A-Z0-9_]+)`", cells[0]):
             by_variable[variable] = cells
     return by_variable
+
+
+def rows() -> dict[str, list[str]]:
+    table = TABLE.search(PAGE.read_text())
+    assert table, "docs/configuration.md has lost its settings table markers"
+    return table_rows(table.group(1))
 
 
 def variables(settings: type[BaseSettings]) -> dict[str, object]:
@@ -63,20 +70,25 @@ def test_every_row_names_a_real_setting():
     assert not unknown, f"docs/configuration.md names settings that do not exist: {unknown}"
 
 
-@pytest.mark.parametrize("component", sorted(SETTINGS))
-def test_a_single_default_in_the_table_is_the_settings_default(component):
-    documented = rows()
-    for name, default in variables(SETTINGS[component]).items():
-        cells = documented[name]
+def assert_defaults_match(documented: dict[str, list[str]], where: str) -> None:
+    """A default written as one value, in a row for one variable, is the settings' default."""
+    defaults = {}
+    for settings in SETTINGS.values():
+        defaults.update(variables(settings))
+    for name, cells in documented.items():
         written = re.fullmatch(r"`([^`]*)`", cells[2])
-        if not written or len(re.findall(r"`[A-Z0-9_]+`", cells[0])) > 1:
-            continue  # a sentence, or one cell for several variables
-        value = written.group(1)
+        if name not in defaults or not written or len(re.findall(r"`[A-Z0-9_]+`", cells[0])) > 1:
+            continue  # read elsewhere, a sentence, or one cell for several variables
+        value, default = written.group(1), defaults[name]
         if default is None or hasattr(default, "get_secret_value"):
             continue
         if isinstance(default, bool):
-            assert value == str(default).lower(), name
+            assert value == str(default).lower(), f"{where}: {name}"
         elif isinstance(default, int | float):
-            assert float(value) == float(default), f"{name}: table {value}, settings {default}"
+            assert float(value) == float(default), f"{where}: {name}: {value}, not {default}"
         else:
-            assert value == str(default), f"{name}: table {value}, settings {default}"
+            assert value == str(default), f"{where}: {name}: {value}, not {default}"
+
+
+def test_a_single_default_in_the_table_is_the_settings_default():
+    assert_defaults_match(rows(), "docs/configuration.md")

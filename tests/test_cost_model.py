@@ -538,6 +538,15 @@ def test_the_cost_page_shows_what_the_command_prints(capsys):
     page = (Path(__file__).resolve().parent.parent / "docs" / "cost.md").read_text()
     missing = [line for line in printed if line not in page]
     assert not missing, "docs/cost.md differs from the command's output:\n" + "\n".join(missing)
+    # The README shows some rates of the same table, each rate's rows together, as printed.
+    output = "\n".join(printed)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text().splitlines()
+    shown = [line for line in readme if line.startswith("| ") and " | $" in line]
+    assert shown, "the README shows no row of make cost's table"
+    for rate_rows in (shown[i : i + 3] for i in range(0, len(shown), 3)):
+        assert "\n".join(rate_rows) in output, f"README's rows differ from make cost's: {rate_rows}"
+    sentences = [line for line in readme if line.startswith(("Below ", "The cheaper layout"))]
+    assert all(line in printed for line in sentences), sentences
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
