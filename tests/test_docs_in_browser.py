@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.local_stack import free_port, stop_processes, wait_until_answers
+from scripts.local_stack import WORKERS, LocalStack, free_port
 from tests.browser import Browser, PageVisit, headless_chromium, missing_browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,24 +77,19 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def orchestrator_url() -> Iterator[str]:
-    """The orchestrator as `make run` starts it (`python -m orchestrator`); /docs and /redoc
-    need no worker behind it."""
-    port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """The orchestrator alone, started as `make run` starts it: /docs and /redoc need no
+    worker behind it."""
+    stack = LocalStack(
+        ports={"orchestrator": free_port()}, without=[name for name, _, _ in WORKERS]
     )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_answers(process, url + "/ping", 60, "orchestrator")
-        yield url
-    finally:
-        stop_processes([process])
+    with stack:
+        yield stack.url
+
+
+def api_paths(orchestrator_url: str) -> dict[str, dict]:
+    """The routes of the orchestrator's OpenAPI document, as it serves it."""
+    with urllib.request.urlopen(orchestrator_url + "/openapi.json", timeout=10) as response:
+        return json.load(response)["paths"]
 
 
 def assert_stayed_home(visit: PageVisit) -> None:
@@ -158,8 +153,7 @@ def test_swagger_ui_renders_every_route_from_the_orchestrator_alone(
         "return document.querySelectorAll('.opblock').length > 0",
     )
     assert_stayed_home(visit)
-    with urllib.request.urlopen(orchestrator_url + "/openapi.json", timeout=10) as response:
-        paths = json.load(response)["paths"]
+    paths = api_paths(orchestrator_url)
     expected = {(method.upper(), path) for path, item in paths.items() for method in item}
     rendered = browser.run(
         "return [...document.querySelectorAll('.opblock')].map(b => ["
@@ -176,8 +170,7 @@ def test_redoc_renders_every_route_from_the_orchestrator_alone(browser, orchestr
         "return document.querySelector('.api-content h2') !== null",
     )
     assert_stayed_home(visit)
-    with urllib.request.urlopen(orchestrator_url + "/openapi.json", timeout=10) as response:
-        paths = json.load(response)["paths"]
+    paths = api_paths(orchestrator_url)
     text = browser.run("return document.querySelector('.api-content').textContent")
     missing = [path for path in paths if path not in text]
     assert not missing, f"/redoc does not show {missing}"
