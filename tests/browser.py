@@ -1,6 +1,6 @@
 """Headless Chromium for the tests: Debian's `chromium` and `chromium-driver`, through Selenium.
 
-Nothing here downloads a browser or a driver: both are the system's, named by path, and
+Nothing here downloads a browser or a driver: both are the system's, found on PATH, and
 Selenium Manager is kept offline. Every request the browser makes is recorded from Chrome's
 DevTools network events, and none can leave the machine: host names other than loopback do
 not resolve, and anything else goes to a proxy that is not there.
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# Debian's chromium first; Google Chrome where a CI image ships it with its driver (GitHub's).
+BROWSERS = ("chromium", "google-chrome")
+DRIVER = "chromedriver"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 # URL schemes that never reach a network.
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-extension", "devtools"}
@@ -34,11 +35,16 @@ QUIET_FLAGS = [
 ]
 
 
+def browser_binary() -> str | None:
+    return next(filter(None, map(shutil.which, BROWSERS)), None)
+
+
 def missing_browser() -> str | None:
     """Why the browser check cannot run here, in one line; None when it can."""
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not Path(path).exists() and not shutil.which(Path(path).name):
-            return f"{path} not found: install Debian's {package} (.ci/run does, as root)"
+    if browser_binary() is None:
+        return "no chromium on PATH: install Debian's chromium (.ci/run does, as root)"
+    if shutil.which(DRIVER) is None:
+        return "no chromedriver on PATH: install Debian's chromium-driver (.ci/run does, as root)"
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -131,7 +137,7 @@ def headless_chromium(screenshots: Path) -> Iterator[Browser]:
     # Selenium Manager would look for (and could fetch) a browser: it is told not to.
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or CHROMIUM
+    options.binary_location = browser_binary()
     for flag in [
         "--headless=new",
         "--no-sandbox",  # as root, in CI
@@ -146,7 +152,7 @@ def headless_chromium(screenshots: Path) -> Iterator[Browser]:
     ]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    service = Service(executable_path=shutil.which("chromedriver") or CHROMEDRIVER)
+    service = Service(executable_path=shutil.which(DRIVER))
     driver = webdriver.Chrome(options=options, service=service)
     try:
         yield Browser(driver, screenshots)
