@@ -60,6 +60,7 @@ def test_the_api_page_has_an_example_for_every_route():
         "/classify-batch",
         "/cpu/preprocess",
         "/gpu/inference",
+        "/cpu/inference",
         "/cpu/postprocess",
         "/ping",
         "/health",
