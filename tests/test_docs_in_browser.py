@@ -6,6 +6,7 @@ file alone; screenshots go to .cache/screenshots/ for a person to look at.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -102,6 +103,26 @@ def assert_stayed_home(visit: PageVisit) -> None:
 def test_the_site_builds_in_strict_mode(site: Path) -> None:
     for _, file in nav_pages():
         assert (site / page_path(file).strip("/") / "index.html").is_file(), file
+
+
+# What a page loads by itself: scripts, images, frames, media, and <link>ed files (styles,
+# icons, fonts, preloads); then the stylesheets' own imports and urls.
+_LOADED_FROM_MARKUP = re.compile(
+    r"""<(?:script|img|iframe|source|video|audio|embed)\b[^>]*\ssrc=["']((?:https?:)?//[^"']+)"""
+    r"""|<link\b[^>]*\shref=["']((?:https?:)?//[^"']+)""",
+    re.IGNORECASE,
+)
+_LOADED_FROM_CSS = re.compile(r"""(?:@import\s+|url\(\s*)["']?((?:https?:)?//[^"')\s]+)""")
+
+
+def test_the_site_names_nothing_outside_to_load(site: Path) -> None:
+    """Without a browser too: no page or stylesheet of the built site loads from elsewhere."""
+    found = []
+    for html in site.rglob("*.html"):
+        found += [(html.name, "".join(m)) for m in _LOADED_FROM_MARKUP.findall(html.read_text())]
+    for css in site.rglob("*.css"):
+        found += [(css.name, url) for url in _LOADED_FROM_CSS.findall(css.read_text())]
+    assert not found, f"the site loads from outside: {found[:5]}"
 
 
 @pytest.mark.parametrize(("title", "file"), nav_pages())
