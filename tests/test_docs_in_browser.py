@@ -196,3 +196,17 @@ def test_redoc_renders_every_route_from_the_orchestrator_alone(browser, orchestr
     missing = [path for path in paths if path not in text]
     assert not missing, f"/redoc does not show {missing}"
     browser.screenshot("orchestrator-redoc")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_pages_forbid_the_browser_to_load_from_elsewhere(page) -> None:
+    """Without a browser too: the policy that keeps ReDoc's CDN logo from being fetched."""
+    from fastapi.testclient import TestClient
+
+    from orchestrator.app import create_app
+    from orchestrator.settings import OrchestratorSettings
+
+    response = TestClient(create_app(OrchestratorSettings())).get(page)
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    assert "http" not in policy
