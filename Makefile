@@ -67,3 +67,25 @@ cost: $(STAMP) ## which layout costs least at your traffic (split, inline, singl
 .PHONY: deploy-plan deploy-apply deploy-smoke deploy-destroy
 deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP) ## Runpod deployment from deploy.toml: plan, apply, smoke, destroy
 	$(PY) -m deploy $(@:deploy-%=%)
+
+# The documentation site (mkdocs.yml, docs/): built offline, in strict mode, so a broken link or
+# a page missing from the navigation fails the build.
+DOCS_PORT ?= 8000
+export NO_MKDOCS_2_WARNING := 1
+.PHONY: docs docs-serve docs-check pictures
+docs: $(STAMP) ## The documentation site, built in strict mode into .cache/docs-site
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP) ## The documentation site at http://127.0.0.1:8000 (DOCS_PORT), rebuilt on each edit
+	$(PY) -m mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-check: $(STAMP) ## The site and the orchestrator's /docs in headless Chromium; screenshots in .cache/screenshots
+	$(PY) -m pytest tests/stack/test_docs_in_browser.py
+
+pictures: $(STAMP) ## Redraw the documentation's pictures from their data (throughput: after make benchmark)
+	$(PY) -m scripts.draw_architecture
+	@mkdir -p .cache
+	$(PY) -m cost_model --quiet --plot docs/cost.png > .cache/cost-output.txt
+	@echo "wrote docs/cost.png; make cost's table, for docs/cost.md: .cache/cost-output.txt"
+	@if [ -f .cache/benchmark/results.json ]; then $(PY) -m benchmarks.throughput_figure; \
+		else echo "docs/throughput.png: no .cache/benchmark/results.json; run make benchmark first"; fi

@@ -1,6 +1,6 @@
 """An event-by-event simulation of Runpod serverless endpoints, their workers and queues.
 
-What it models, and the assumptions it makes (the README's "Cost" section repeats them):
+What it models, and the assumptions it makes (docs/cost.md repeats them):
 
 - **Billing.** A flex worker bills from the moment it starts until it stops: its cold start,
   every job, and its idle timeout after its last job, rounded up to the whole second once per

@@ -107,8 +107,8 @@ class OrchestratorSettings(BaseSettings):
         description=(
             "`/classify-smart` (and `route=smart`): inputs of at most this many tokens, all "
             "windows of all texts, run on the CPU inference endpoint. The default is measured by "
-            "`python -m benchmarks.backends`: [Which inference endpoint]"
-            "(#which-inference-endpoint-onnx-runtime-vs-torch-on-cpu-by-text-length)."
+            "`python -m benchmarks.backends` ([Measurements]"
+            "(measurements.md#which-inference-endpoint-onnx-runtime-vs-torch-on-cpu-by-text-length))."
         ),
     )
     smart_fallback_max_tokens: int = Field(

@@ -1,9 +1,10 @@
-"""`python -m scripts.settings_table [--write]`: the README's settings tables, from the settings.
+"""`python -m scripts.settings_table [--write]`: the configuration page's tables, from the settings.
 
 Each table is generated from a settings class: one row per field, its environment variable,
-its default and its `Field(description=...)`. The README holds each between two markers;
+its default and its `Field(description=...)`. docs/configuration.md holds each between two
+markers;
 `--write` puts the current tables there, and tests/repo/test_settings_table.py fails when
-the README differs from what this prints.
+the page differs from what this prints.
 """
 
 import argparse
@@ -14,11 +15,19 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from inference_worker.settings import InferenceSettings
 from orchestrator.settings import OrchestratorSettings
+from postprocess_worker.settings import PostprocessSettings
+from preprocess_worker.settings import PreprocessSettings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-# The component named in the README's markers, and its settings.
-TABLES: dict[str, type[BaseSettings]] = {"orchestrator": OrchestratorSettings}
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+# The component named in the page's markers, and its settings.
+TABLES: dict[str, type[BaseSettings]] = {
+    "orchestrator": OrchestratorSettings,
+    "preprocess": PreprocessSettings,
+    "inference": InferenceSettings,
+    "postprocess": PostprocessSettings,
+}
 
 
 def _begin(component: str) -> str:
@@ -58,28 +67,28 @@ def block(component: str) -> str:
     return f"{_begin(component)}\n{table(TABLES[component])}\n{_end(component)}"
 
 
-def readme_block(readme: str, component: str) -> str | None:
-    """The README's block for `component`, markers included, or None when it has none."""
+def page_block(page: str, component: str) -> str | None:
+    """The page's block for `component`, markers included, or None when it has none."""
     pattern = re.escape(_begin(component)) + r".*?" + re.escape(_end(component))
-    match = re.search(pattern, readme, flags=re.DOTALL)
+    match = re.search(pattern, page, flags=re.DOTALL)
     return match.group(0) if match else None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="update the README's tables")
+    parser.add_argument("--write", action="store_true", help="update the page's tables")
     args = parser.parse_args(argv)
     if not args.write:
         print("\n\n".join(block(component) for component in TABLES))
         return 0
-    readme = README.read_text(encoding="utf-8")
+    page = PAGE.read_text(encoding="utf-8")
     for component in TABLES:
-        current = readme_block(readme, component)
+        current = page_block(page, component)
         if current is None:
-            print(f"README.md has no settings table for {component}", file=sys.stderr)
+            print(f"{PAGE.name} has no settings table for {component}", file=sys.stderr)
             return 1
-        readme = readme.replace(current, block(component))
-    README.write_text(readme, encoding="utf-8")
+        page = page.replace(current, block(component))
+    PAGE.write_text(page, encoding="utf-8")
     return 0
 
 

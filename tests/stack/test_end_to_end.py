@@ -1,7 +1,7 @@
 """End to end over real HTTP: the three workers' Runpod local API servers and the orchestrator.
 
-The README's curl examples are run as written (only the port differs) and must answer what
-the README shows: the same shape, and the same values except those of the random test
+The API page's curl examples (docs/api.md) are run as written (only the port differs) and must
+answer what the page shows: the same shape, and the same values except those of the random test
 model's weights, which a library upgrade may change.
 """
 
@@ -11,7 +11,7 @@ import re
 import httpx
 import pytest
 
-from scripts.readme_examples import README, examples, run_example
+from scripts.api_examples import all_examples, run_example
 
 # Values that differ on every run or machine: only their type is compared.
 VOLATILE_KEYS = {
@@ -29,7 +29,7 @@ MODEL_DEPENDENT_KEYS = {"label", "confidence_level", "fingerprint", "tokenizer_f
 
 
 def assert_same(actual, expected, path="response"):
-    """The README's answer and the live one have the same shape, and the same values where a
+    """The page's answer and the live one have the same shape, and the same values where a
     value does not depend on the random model's weights (floats are probabilities: checked
     to be ones, not compared to the digit)."""
     if isinstance(expected, dict):
@@ -53,17 +53,14 @@ def assert_same(actual, expected, path="response"):
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
 
-def readme_examples() -> list[tuple[str, object]]:
-    return examples(README.read_text())
-
-
-def test_the_readme_has_an_example_for_every_route():
-    commands = " ".join(cmd for cmd, _ in readme_examples())
+def test_the_api_page_has_an_example_for_every_route():
+    commands = " ".join(cmd for cmd, _ in all_examples())
     for route in [
         "/classify ",
         "/classify-batch",
         "/cpu/preprocess",
         "/gpu/inference",
+        "/cpu/inference",
         "/cpu/postprocess",
         "/ping",
         "/health",
@@ -71,8 +68,8 @@ def test_the_readme_has_an_example_for_every_route():
         assert f"localhost:8888{route}" in commands + " ", route
 
 
-@pytest.mark.parametrize(("command", "expected"), readme_examples())
-def test_readme_curl_examples(local_stack, command, expected):
+@pytest.mark.parametrize(("command", "expected"), all_examples())
+def test_api_page_curl_examples(local_stack, command, expected):
     assert_same(run_example(command, local_stack.orchestrator.port), expected)
 
 

@@ -550,6 +550,12 @@ def test_the_readme_shows_what_the_command_prints(capsys):
     section = cost_section()
     missing = [line for block in shown for line in block.splitlines() if line not in section]
     assert not missing, "The Cost section differs from the command's output:\n" + "\n".join(missing)
+    # The README shows some rows of the cheapest-by-rate table, as printed.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().splitlines()
+    rows = [line for line in readme if line.startswith("| ") and " | $" in line]
+    assert rows, "the README shows no row of make cost's table"
+    table = next(block for block in shown if block.startswith("| rate | cheapest"))
+    assert all(row in table.splitlines() for row in rows), rows
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

@@ -1,10 +1,11 @@
-"""The README's curl examples: find them, and rewrite their responses from a live pipeline.
+"""The API page's curl examples: find them, and rewrite their responses from a live pipeline.
 
 Each example is a ```bash block holding one curl command to localhost:8888, followed (after
-any prose) by the ```json block it answers. `make test` runs every one against a live
+any prose) by the ```json block it answers, in the pages of EXAMPLE_PAGES (the README shows
+some of the same commands, without their answers). `make test` runs every one against a live
 pipeline (tests/stack/test_end_to_end.py); when a response's shape changes on purpose, rewrite them:
 
-    python -m scripts.readme_examples      # uses .cache/tiny-model, made if missing
+    python -m scripts.api_examples      # uses .cache/tiny-model, made if missing
 """
 
 import json
@@ -18,9 +19,9 @@ from scripts.export_onnx import export_in_subprocess, is_exported
 from scripts.local_stack import REPO_ROOT, WORKERS, LocalStack, free_port
 from scripts.make_tiny_model import ensure_random_model
 
-README = REPO_ROOT / "README.md"
+EXAMPLE_PAGES = [REPO_ROOT / "docs" / "api.md"]
 EXAMPLE = re.compile(r"(```bash\n(curl .*?)```\n[^`]*?```json\n)(.*?)(```)", re.DOTALL)
-README_URL = "localhost:8888"
+EXAMPLE_URL = "localhost:8888"
 
 
 def examples(text: str) -> list[tuple[str, object]]:
@@ -28,8 +29,13 @@ def examples(text: str) -> list[tuple[str, object]]:
     return [(m.group(2).strip(), json.loads(m.group(3))) for m in EXAMPLE.finditer(text)]
 
 
+def all_examples() -> list[tuple[str, object]]:
+    """Every example of every page in EXAMPLE_PAGES, in order."""
+    return [example for page in EXAMPLE_PAGES for example in examples(page.read_text())]
+
+
 def run_example(command: str, port: int) -> object:
-    command = command.replace(README_URL, f"127.0.0.1:{port}")
+    command = command.replace(EXAMPLE_URL, f"127.0.0.1:{port}")
     result = subprocess.run(
         ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True
     )
@@ -53,7 +59,7 @@ def main() -> None:
         model = str(Path(model).resolve())
     if not model:
         ensure_random_model(REPO_ROOT / ".cache" / "tiny-model")
-        # Relative to each worker's folder, so no path of this machine lands in the README.
+        # Relative to each worker's folder, so no path of this machine lands in the pages.
         model = "../.cache/tiny-model"
     # The CPU inference worker (/classify-smart) reads model.onnx beside the model's files.
     model_dir = REPO_ROOT / "inference_worker" / model
@@ -61,17 +67,18 @@ def main() -> None:
         raise SystemExit(f"error: the ONNX export failed: {failure}")
     ports = {n: free_port() for n in (*(name for name, _, _ in WORKERS), "orchestrator")}
     with LocalStack(env={"MODEL_ID": model}, ports=ports) as stack:
-        text = EXAMPLE.sub(
-            lambda m: (
-                m.group(1)
-                + render(run_example(m.group(2).strip(), stack.orchestrator.port))
-                + "\n"
-                + m.group(4)
-            ),
-            README.read_text(),
-        )
-    README.write_text(text)
-    print(f"rewrote {len(examples(text))} examples in {README.relative_to(Path.cwd())}")
+        for page in EXAMPLE_PAGES:
+            text = EXAMPLE.sub(
+                lambda m: (
+                    m.group(1)
+                    + render(run_example(m.group(2).strip(), stack.orchestrator.port))
+                    + "\n"
+                    + m.group(4)
+                ),
+                page.read_text(),
+            )
+            page.write_text(text)
+            print(f"rewrote {len(examples(text))} examples in {page.relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":
