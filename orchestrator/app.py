@@ -115,6 +115,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                     settings.poll_interval_s,
                     api_key,
                     hosted=hosted,
+                    ttl_s=settings.job_ttl_s,
                     **names,
                 )
 

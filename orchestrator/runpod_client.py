@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from contracts import ErrorType, FieldError, Limits, Stage, StageTiming, WorkerError
+from orchestrator.job_ttl import DEFAULT_JOB_TTL_S, job_gone_message
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class StageEndpoint:
         pool_wait_s: float = _POOL_WAIT_S,
         name: str | None = None,
         variable: str | None = None,
+        ttl_s: float = DEFAULT_JOB_TTL_S,
     ):
         self.stage = stage
         # The stage can have two endpoints (inference on GPU and on CPU): metrics and logs
@@ -157,6 +159,7 @@ class StageEndpoint:
         self.hosted = hosted
         self._client = client
         self._timeout_s = timeout_s
+        self._ttl_s = ttl_s
         self._poll_interval_s = poll_interval_s
         self._pool_wait_s = pool_wait_s
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -221,8 +224,9 @@ class StageEndpoint:
             payload["policy"] = {
                 # The job may not run longer than anybody waits for it...
                 "executionTimeout": max(timeout_ms, _MIN_EXECUTION_TIMEOUT_MS),
-                # ...nor live on in the queue once the stage has given up on it.
-                "ttl": max(timeout_ms, _MIN_TTL_MS),
+                # TTL counts from submission, queue and cold start included: its own
+                # setting, never shorter than the stage waits (abandoned jobs are cancelled).
+                "ttl": max(int(self._ttl_s * 1000), timeout_ms, _MIN_TTL_MS),
             }
         # Shielded: cancelled while /runsync is in flight, the request still learns the
         # job's id, so the job can be cancelled (see _cancel_later).
@@ -257,10 +261,12 @@ class StageEndpoint:
     async def _status(self, job_id: str, deadline: float) -> dict[str, Any]:
         path = f"/status/{job_id}"
         try:
-            return await self._request(self._status_method, path, deadline, idempotent=True)
+            return await self._request(
+                self._status_method, path, deadline, idempotent=True, job_id=job_id
+            )
         except _MethodNotAllowedError:
             self._status_method = "POST"
-            return await self._request("POST", path, deadline, idempotent=True)
+            return await self._request("POST", path, deadline, idempotent=True, job_id=job_id)
 
     def _cancel_later(self, job: "_Job", reason: str) -> None:
         """Cancel the job in the background: the caller's task may itself be cancelled."""
@@ -335,10 +341,17 @@ class StageEndpoint:
             await asyncio.wait(set(self._cancelling), timeout=timeout_s)
 
     async def _request(
-        self, method: str, path: str, deadline: float, json: Any = None, idempotent: bool = False
+        self,
+        method: str,
+        path: str,
+        deadline: float,
+        json: Any = None,
+        idempotent: bool = False,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
         """One API call. Retries what was certainly not accepted (a refused connection, 429)
-        and, for idempotent calls such as status polls, any passing fault."""
+        and, for idempotent calls such as status polls, any passing fault. `job_id`: the
+        accepted job the call asks about, whose 404 means the job is gone."""
         delay = 0.2
         for attempt in range(1, _RETRIES + 2):
             may_retry = attempt <= _RETRIES
@@ -384,10 +397,10 @@ class StageEndpoint:
             if may_retry and (code == 429 or (idempotent and code >= 500)):
                 delay = await _backoff(_retry_after(response, delay), deadline)
                 continue
-            return self._json(response)
+            return self._json(response, job_id)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
+    def _json(self, response: httpx.Response, job_id: str | None = None) -> dict[str, Any]:
         code = response.status_code
         if code == 405:
             raise _MethodNotAllowedError()
@@ -395,6 +408,8 @@ class StageEndpoint:
             raise StageUnavailableError(
                 self.stage, f"the endpoint refused the API key (HTTP {code}): check RUNPOD_API_KEY"
             )
+        if code == 404 and job_id is not None:
+            raise StageUnavailableError(self.stage, job_gone_message(job_id, self._ttl_s))
         if code == 404:
             raise StageUnavailableError(
                 self.stage,

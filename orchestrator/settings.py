@@ -11,6 +11,7 @@ from contracts import (
     Stage,
     StagePrices,
 )
+from orchestrator.job_ttl import DEFAULT_JOB_TTL_S
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -61,6 +62,13 @@ class OrchestratorSettings(BaseSettings):
     # A GPU job that timed out is not retried on the CPU endpoint unless this is true: it may
     # be a long input that would be slow there too.
     smart_retry_timeout_on_cpu: bool = False
+    # Not the stage timeout: see orchestrator/job_ttl.py.
+    job_ttl_s: float = Field(
+        default=DEFAULT_JOB_TTL_S,
+        ge=10,
+        description="How long Runpod keeps a submitted job (its policy.ttl), queue and cold "
+        "start included; never below the stage's timeout.",
+    )
     # How often a job that /runsync did not finish is polled.
     poll_interval_s: float = Field(default=0.5, gt=0)
     max_batch_texts: int = Field(
