@@ -63,3 +63,12 @@ cost: $(STAMP) ## what 1,000 requests cost at your traffic: split vs GPU-only vs
 .PHONY: deploy-plan deploy-apply deploy-smoke deploy-destroy
 deploy-plan deploy-apply deploy-smoke deploy-destroy: $(STAMP) ## Runpod deployment from deploy.toml: plan, apply, smoke, destroy
 	$(PY) -m deploy $(@:deploy-%=%)
+
+# The images, built and run with the local Docker engine (not part of `make test`): offline,
+# from a local model (the tiny test model unless IMAGES_ARGS="--model DIR"). See README "Images".
+.PHONY: images images-smoke
+images: $(STAMP) ## Build every image in docker/ offline from a local model; report their sizes
+	$(PY) -m scripts.build_images $(IMAGES_ARGS)
+
+images-smoke: $(STAMP) ## Start the built CPU images as compose wires them; try every route and job
+	$(PY) -m scripts.images_smoke

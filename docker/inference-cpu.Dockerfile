@@ -74,6 +74,8 @@ COPY preprocess_worker/ /build/preprocess_worker/
 RUN rm -f /opt/hf-home/local-model/*.safetensors \
     && /opt/venv/bin/python -m scripts.write_test_input /build/test_input.json
 
+# hadolint reads a stage chosen by a build argument as an image without a tag.
+# hadolint ignore=DL3006
 FROM model-${MODEL_SOURCE} AS model
 
 # --- runtime -----------------------------------------------------------------------------

@@ -42,8 +42,11 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 # --- model source: nothing for a hub build, the local model for a "context" one -----------
 # Only the stage MODEL_SOURCE names is built, so a hub build never reads .cache/.
 FROM scratch AS model-source-hub
+WORKDIR /opt/hf-home
 FROM scratch AS model-source-context
 COPY .cache/image-model/ /opt/hf-home/local-model/
+# hadolint reads a stage chosen by a build argument as an image without a tag.
+# hadolint ignore=DL3006
 FROM model-source-${MODEL_SOURCE} AS model-source
 
 # --- model: the whole model in a Hugging Face cache --------------------------------------
@@ -60,7 +63,7 @@ ENV HF_HOME=/opt/hf-home \
 WORKDIR /build
 COPY contracts/ /build/contracts/
 COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
-COPY --from=model-source / /
+COPY --from=model-source /opt/hf-home/ /opt/hf-home/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files all \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks

@@ -25,8 +25,11 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 # --- model source: nothing for a hub build, the local model for a "context" one -----------
 # Only the stage MODEL_SOURCE names is built, so a hub build never reads .cache/.
 FROM scratch AS model-source-hub
+WORKDIR /opt/hf-home
 FROM scratch AS model-source-context
 COPY .cache/image-model/ /opt/hf-home/local-model/
+# hadolint reads a stage chosen by a build argument as an image without a tag.
+# hadolint ignore=DL3006
 FROM model-source-${MODEL_SOURCE} AS model-source
 
 # --- model: the tokenizer files in a Hugging Face cache ---------------------------------
@@ -47,7 +50,7 @@ COPY scripts/prepare_model_requirements.txt /tmp/prepare_model_requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/prepare_model_requirements.txt
 COPY contracts/ /build/contracts/
 COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
-COPY --from=model-source / /
+COPY --from=model-source /opt/hf-home/ /opt/hf-home/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files tokenizer \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks

@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from deploy.config import DeployStage
-from deploy.smoke import SmokeResult, Smoker, describe_results, run_smoke
+from deploy.smoke import Smoker, SmokeResult, describe_results, run_smoke
 from scripts.build_images import image_tag
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILES = ("compose.yaml", "compose.cpu.yaml", "compose.hostnet.yaml")
 PROJECT = "sentiment-images-smoke"
+RENDERED_COMPOSE = REPO_ROOT / ".cache" / "images" / "compose.smoke.yaml"
 # The services compose.cpu.yaml starts, and the port variable compose.hostnet.yaml reads.
 PORT_VARIABLES = {
     DeployStage.PREPROCESS: "PREPROCESS_PORT",
@@ -84,6 +86,33 @@ def compose_args(compose: list[str]) -> list[str]:
     return [*compose, "-p", PROJECT, *files]
 
 
+def without_host_port_bindings(config: dict[str, Any]) -> dict[str, Any]:
+    """The merged compose configuration, less the published ports of host-networked services:
+    an override can only add to compose.yaml's `ports`, host networking publishes nothing,
+    and docker-compose 1.x refuses the two together where Docker itself ignores the ports."""
+    services = {
+        name: {k: v for k, v in service.items() if k != "ports"}
+        if service.get("network_mode") == "host"
+        else service
+        for name, service in config["services"].items()
+    }
+    return {**config, "services": services}
+
+
+def rendered_compose(compose: list[str], env: dict[str, str], out: Path) -> list[str]:
+    """`compose config` of the three files (merged, variables filled in), written to `out`
+    without host-networked services' port bindings; the command that runs it."""
+    merged = subprocess.run(
+        [*compose_args(compose), "config"], env=env, capture_output=True, text=True, check=False
+    )
+    if merged.returncode != 0:
+        raise SmokeError(f"the compose files do not merge: {merged.stderr.strip()[-500:]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    config = without_host_port_bindings(yaml.safe_load(merged.stdout))
+    out.write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
+    return [*compose, "-p", PROJECT, "-f", str(out)]
+
+
 def missing_images(docker: str) -> list[str]:
     return [
         image_tag(image)
@@ -121,7 +150,7 @@ def route_checks(base: str) -> list[tuple[str, str, Any, Callable[[Any], bool]]]
         ("POST", "/cpu/preprocess", {"text": SMOKE_TEXT}, lambda body: bool(body.get("windows"))),
         ("POST", "/gpu/inference", inference_input, labelled),
         ("POST", "/cpu/inference", inference_input, labelled),
-        ("POST", "/cpu/postprocess", postprocess_input, lambda body: bool(body.get("label"))),
+        ("POST", "/cpu/postprocess", postprocess_input, lambda answer: answer["classification"]),
     ]
 
 
@@ -142,10 +171,11 @@ def check_routes(base: str, timeout_s: float = 60.0) -> list[SmokeResult]:
             answer = response.json() if json_answer else response.text
             try:
                 ok = response.status_code == 200 and bool(good(answer))
-            except (AttributeError, TypeError):
+            except (AttributeError, KeyError, TypeError):
                 ok = False
             detail = "" if ok else str(answer)[:200]
-            results.append(SmokeResult(path, ok, f"HTTP {response.status_code}", elapsed, detail))
+            status = f"HTTP {response.status_code}"
+            results.append(SmokeResult(path, ok, status, elapsed, detail=detail))
     return results
 
 
@@ -171,9 +201,11 @@ def healthchecks(docker: str, compose: list[str], timeout_s: float) -> list[Smok
         started = time.monotonic()
         inspect = [docker, "inspect", "--format", "{{.Name}} {{json .State.Health}}", container]
         while True:
-            name, _, health = subprocess.run(
-                inspect, capture_output=True, text=True, check=True
-            ).stdout.strip().partition(" ")
+            name, _, health = (
+                subprocess.run(inspect, capture_output=True, text=True, check=True)
+                .stdout.strip()
+                .partition(" ")
+            )
             state = json.loads(health) if health not in ("", "null") else None
             status = state["Status"] if state else "none"
             if status in ("healthy", "unhealthy", "none") or (
@@ -191,11 +223,11 @@ def healthchecks(docker: str, compose: list[str], timeout_s: float) -> list[Smok
                 status == "healthy",
                 status,
                 time.monotonic() - started,
-                detail,
+                detail=detail,
             )
         )
     if not results:
-        results.append(SmokeResult("HEALTHCHECK", False, "none", 0.0, "no image declares one"))
+        results.append(SmokeResult("HEALTHCHECK", False, "none", 0.0, detail="no image has one"))
     return results
 
 
@@ -203,9 +235,9 @@ def smoke(timeout_s: float, keep: bool) -> list[SmokeResult]:
     docker = os.environ.get("DOCKER", "docker")
     if missing := missing_images(docker):
         raise SmokeError(f"not built: {', '.join(missing)}; run `make images` first")
-    compose = compose_args(compose_command())
     ports = {stage: free_port() for stage in PORT_VARIABLES}
     env = {**os.environ, **{PORT_VARIABLES[s]: str(p) for s, p in ports.items()}}
+    compose = rendered_compose(compose_command(), env, RENDERED_COMPOSE)
     try:
         subprocess.run([*compose, "up", "-d", "--no-build"], env=env, check=True)
         orchestrator = f"http://127.0.0.1:{ports[DeployStage.ORCHESTRATOR]}"
