@@ -180,7 +180,9 @@ def docker_root(docker: str) -> Path:
 
 
 def prune_build_cache(docker: str) -> None:
+    """The build cache, and the images a rebuild left without a tag."""
     subprocess.run([docker, "builder", "prune", "--all", "--force"], capture_output=True)
+    subprocess.run([docker, "image", "prune", "--force"], capture_output=True)
 
 
 def main() -> int:
