@@ -15,17 +15,16 @@ from deploy.catalog import CPU_DATA_CENTERS
 from orchestrator.job_ttl import DEFAULT_JOB_TTL_S
 from orchestrator.runpod_client import StageEndpoint, StageUnavailableError
 from orchestrator.settings import OrchestratorSettings
-from scripts.local_stack import free_port
-from tests.fake_runpod_api import API_KEY, serve_fake_runpod_api
-from tests.test_deploy import Run, result_rows
+from tests import test_deploy
+from tests.fake_runpod_api import API_KEY
+from tests.test_deploy import result_rows
+
+# The stand-in server and `deploy`, shared with tests/test_deploy.py (`fake` is this file's).
+server = test_deploy.server
+deploy_file = test_deploy.deploy_file
+deploy = test_deploy.deploy
 
 ENDPOINT_ID = "ep-traps"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with serve_fake_runpod_api(free_port()) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -33,15 +32,6 @@ def fake(server):
     server.reset()
     server.account.endpoints[ENDPOINT_ID] = {"id": ENDPOINT_ID, "name": "traps", "type": "QB"}
     return server
-
-
-@pytest.fixture
-def deploy(fake, tmp_path, capsys) -> Run:
-    from tests.test_deploy_config import repo_file_text
-
-    path = tmp_path / "deploy.toml"
-    path.write_text(repo_file_text(), encoding="utf-8")
-    return Run(fake, path, capsys)
 
 
 def run_job(fake, timeout_s: float = 5.0, **settings) -> tuple:
@@ -129,10 +119,14 @@ def test_smoke_reports_any_other_400_at_once(fake, deploy):
     assert "HTTP 400" in result_rows(out)["/classify"] and "retried" not in out
 
 
-def test_smoke_jobs_carry_a_policy_and_are_never_sent_twice(fake, deploy):
+def preprocess_jobs_are(fake, deploy, behaviour: str) -> None:
+    """A deployment whose preprocess endpoint treats every job so (see FakeRunpodApi)."""
     assert deploy("apply")[0] == 0
-    preprocess = fake.endpoint_named("sentiment-preprocess")["id"]
-    fake.job_behaviour[preprocess] = "lost"
+    fake.job_behaviour[fake.endpoint_named("sentiment-preprocess")["id"]] = behaviour
+
+
+def test_smoke_jobs_carry_a_policy_and_are_never_sent_twice(fake, deploy):
+    preprocess_jobs_are(fake, deploy, "lost")
     code, out, _ = deploy("smoke", "--timeout", "60")
     assert code == 1
     row = result_rows(out)["preprocess"]
@@ -145,9 +139,7 @@ def test_smoke_jobs_carry_a_policy_and_are_never_sent_twice(fake, deploy):
 
 
 def test_smoke_cancels_a_job_it_stops_waiting_for(fake, deploy):
-    assert deploy("apply")[0] == 0
-    preprocess = fake.endpoint_named("sentiment-preprocess")["id"]
-    fake.job_behaviour[preprocess] = "stuck"
+    preprocess_jobs_are(fake, deploy, "stuck")
     code, out, _ = deploy("smoke", "--timeout", "0.5")
     assert code == 1
     assert "not finished within" in result_rows(out)["preprocess"]
