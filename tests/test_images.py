@@ -3,7 +3,6 @@ build, the docker client they pick, the host-network overlay and what the smoke 
 builds and the smoke themselves run with a real engine (`make images && make images-smoke`,
 README "Images"), not in `make test`."""
 
-import os
 import stat
 from pathlib import Path
 
@@ -145,4 +144,3 @@ def test_the_make_targets_exist() -> None:
     # Not part of the offline suite.
     test_rule = next(line for line in text.splitlines() if line.startswith("test:"))
     assert "images" not in test_rule
-    assert os.sep  # the module imports above hold without a Docker engine
