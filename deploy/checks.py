@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from contracts import Endpoint
 from deploy.catalog import (
+    CPU_DATA_CENTERS,
     CPU_INSTANCES,
     MEMORY_CHECK_SAFE_GB,
     SDK_DEFAULT_MIN_MEMORY_GB,
@@ -66,6 +67,8 @@ def check_deployment(config: DeployConfig) -> Findings:
             _check_memory(stage, settings, role, found)
         if settings.gpu_pools:
             _check_cuda(stage, settings, found)
+        if role.compute == "cpu":
+            _check_cpu_data_centers(stage, settings, found)
     _check_model(config, found)
     _check_orchestrator(config.stage(DeployStage.ORCHESTRATOR), found)
     _check_images(config, found)
@@ -113,6 +116,24 @@ def _check_memory(stage: DeployStage, settings: StageSettings, role: Role, found
     if needed >= smallest:
         found.errors.append(
             f"{key}: {value} GB cannot be available on an instance with {smallest} GB; use 1"
+        )
+
+
+def _check_cpu_data_centers(stage: DeployStage, settings: StageSettings, found: Findings) -> None:
+    """Runpod runs CPU serverless workers in some data centers only: elsewhere the endpoint
+    would never get one."""
+    offered = ", ".join(sorted(CPU_DATA_CENTERS))
+    key = f"stages.{stage.value}"
+    elsewhere = [dc for dc in settings.data_centers if dc not in CPU_DATA_CENTERS]
+    if elsewhere:
+        found.errors.append(
+            f"{key}.data_centers: Runpod offers CPU serverless only in {offered}, not in "
+            f"{', '.join(elsewhere)}"
+        )
+    if settings.network_volume_id:
+        found.warnings.append(
+            f"{key}.network_volume_id: a network volume ties the endpoint to its data center, "
+            f"and Runpod offers CPU serverless only in {offered}: make sure the volume is there"
         )
 
 

@@ -122,7 +122,8 @@ class StageSettings(_Strict):
     workers_min: int = Field(ge=0)
     workers_max: int = Field(ge=1)
     idle_timeout_s: int = Field(ge=1, le=3600)
-    execution_timeout_s: int = Field(ge=1)
+    # Runpod's executionTimeout: 5 s to 7 days.
+    execution_timeout_s: int = Field(ge=5, le=7 * 24 * 3600)
     scaler: Scaler
     flashboot: bool = True
     container_disk_gb: int = Field(ge=1)

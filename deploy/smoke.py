@@ -35,8 +35,13 @@ SMART_PATH = "/classify-smart"
 # What /classify-smart answers when it did not use the CPU endpoint it should have.
 _CPU_MISSED = {RouteReason.CPU_UNREACHABLE, RouteReason.NO_CPU_ENDPOINT}
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
-# A load balancer answers these while no worker is ready yet.
+# A load balancer answers these while no worker is ready yet: a gateway error, or HTTP 400
+# with one of Runpod's documented no-worker messages.
 _LB_NOT_READY = {502, 503, 504}
+_LB_NO_WORKER_MESSAGES = ("no workers available", "timed out waiting for worker")
+# Runpod's bounds on a job's policy: executionTimeout from 5 s, ttl from 10 s.
+_MIN_EXECUTION_TIMEOUT_MS = 5_000
+_MIN_TTL_MS = 10_000
 
 
 @dataclass
@@ -92,20 +97,36 @@ class Smoker:
     def close(self) -> None:
         self._client.close()
 
+    def policy(self) -> dict[str, int]:
+        """The smoke job may neither run nor wait in the queue longer than the smoke waits."""
+        timeout_ms = int(self.timeout_s * 1000)
+        return {
+            "executionTimeout": max(timeout_ms, _MIN_EXECUTION_TIMEOUT_MS),
+            "ttl": max(timeout_ms, _MIN_TTL_MS),
+        }
+
     def queue(self, stage: DeployStage, endpoint_id: str, job_input: dict[str, Any]) -> SmokeResult:
         base = self.urls.queue_url(endpoint_id)
         started = self.clock()
         deadline = started + self.timeout_s
         notes: list[str] = []
         body: dict[str, Any] | None = None
-        request = ("POST", f"{base}/runsync", job_input)
+        job_id: str | None = None
+        request = ("POST", f"{base}/runsync", {**job_input, "policy": self.policy()})
         while True:
             method, url, payload = request
             try:
                 response = self._client.request(method, url, json=payload)
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 notes.append(f"{type(exc).__name__}; retried")
                 response = None
+            except httpx.TransportError as exc:
+                if job_id is None:
+                    return self._lost_submission(stage, started, type(exc).__name__, notes)
+                notes.append(f"{type(exc).__name__}; retried")
+                response = None
+            if response is not None and job_id is None and _ambiguous(response.status_code):
+                return self._lost_submission(stage, started, f"HTTP {response.status_code}", notes)
             if response is not None:
                 if response.status_code in (401, 403):
                     return SmokeResult(
@@ -131,11 +152,14 @@ class Smoker:
                     if body.get("status") in _FINAL:
                         break
                     if body.get("id"):
-                        request = ("GET", f"{base}/status/{body['id']}", None)
+                        job_id = str(body["id"])
+                        request = ("GET", f"{base}/status/{job_id}", None)
                 else:
                     notes.append(f"HTTP {response.status_code}; retried")
             if self.clock() >= deadline:
                 last = body.get("status") if body else "no answer"
+                if job_id is not None:
+                    self._cancel(base, job_id, notes)
                 return SmokeResult(
                     stage.value,
                     False,
@@ -157,6 +181,30 @@ class Smoker:
             detail=_summary(body.get("output")) if ok else _job_error(body.get("error")),
             notes=notes,
         )
+
+    def _lost_submission(
+        self, stage: DeployStage, started: float, what: str, notes: list[str]
+    ) -> SmokeResult:
+        """The job may have been accepted: sending it again could run it twice."""
+        return SmokeResult(
+            stage.value,
+            False,
+            what,
+            self.clock() - started,
+            detail="the answer to the job's submission was lost; not sent again, as Runpod "
+            "may have accepted it",
+            notes=notes,
+        )
+
+    def _cancel(self, base: str, job_id: str, notes: list[str]) -> None:
+        """A job the smoke stops waiting for should not run on, and bill, after it."""
+        try:
+            response = self._client.post(f"{base}/cancel/{job_id}")
+        except httpx.TransportError as exc:
+            notes.append(f"cancelling the job failed ({type(exc).__name__})")
+            return
+        if response.status_code >= 400:
+            notes.append(f"cancelling the job answered HTTP {response.status_code}")
 
     def classify(self, endpoint_id: str, path: str = CLASSIFY_PATH) -> SmokeResult:
         """One POST of SMOKE_TEXT to the orchestrator's `path`, waiting out a cold start."""
@@ -223,9 +271,17 @@ def _route(body: dict[str, Any]) -> tuple[bool, str]:
     return True, said
 
 
+def _ambiguous(status_code: int) -> bool:
+    """A submission answered so may or may not have been accepted (429 certainly was not)."""
+    return status_code >= 500
+
+
 def _lb_not_ready(response: httpx.Response) -> bool:
     """Runpod's load balancer while no worker is up, not the orchestrator's own error (which
     carries an error_type: a stage that is down or timed out is a result to report)."""
+    if response.status_code == 400:
+        text = response.text.lower()
+        return "error_type" not in text and any(m in text for m in _LB_NO_WORKER_MESSAGES)
     if response.status_code not in _LB_NOT_READY:
         return False
     try:
