@@ -133,14 +133,12 @@ def write_orchestrator_env(
         "# No secrets: give RUNPOD_API_KEY yourself (docker run --env-file F -e RUNPOD_API_KEY).",
         f"# The orchestrator endpoint on Runpod: {orchestrator_url}",
     ]
-    lines += [
-        f"{key}={value}"
-        for key, value in orchestrator_wiring(config, deployed.endpoint_ids).items()
-    ]
+    wiring = orchestrator_wiring(config, deployed.endpoint_ids)
+    lines += [f"{key}={value}" for key, value in wiring.items()]
     lines += [
         f"{key}={value}"
         for key, value in settings.env.items()
-        if not is_secret_reference(value) and key not in {"PORT", "PORT_HEALTH"}
+        if not is_secret_reference(value) and key not in {"PORT", "PORT_HEALTH", *wiring}
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

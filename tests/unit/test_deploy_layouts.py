@@ -4,12 +4,11 @@ on a live deployment, the checks each layout adds, and the lines `make cost --re
 prints read by the same loader."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cost_model.__main__ import main as cost_model_main
 from cost_model.layouts import LAYOUT_NAMES, SMART_SUFFIX
 from cost_model.layouts import Layout as CostLayout
 from deploy.checks import check_deployment
@@ -17,7 +16,7 @@ from deploy.config import DeployStage, Layout, parse_config
 from deploy.layouts import deployed_stages, unused_stages
 from tests.unit import test_deploy
 from tests.unit.test_deploy import Run, add_hand_made, env_of, result_rows
-from tests.unit.test_deploy_config import REPO_ROOT, edited, problems, repo_file_text
+from tests.unit.test_deploy_config import edited, problems, repo_file_text
 
 # The stand-in and `python -m deploy` over it, as tests/unit/test_deploy.py makes them.
 server, fake, deploy_file, deploy = (
@@ -236,16 +235,10 @@ def test_the_lines_the_cost_model_recommends_parse_to_its_layout(name):
     assert check_deployment(config).errors == []
 
 
-def test_make_cost_recommend_prints_lines_the_deploy_loader_reads():
-    result = subprocess.run(
-        [sys.executable, "-m", "cost_model", "--recommend", "--rate", "1/s"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=120,
-        check=True,
-    )
-    lines = result.stdout.split("[deployment] table:", 1)[1].strip()
+def test_make_cost_recommend_prints_lines_the_deploy_loader_reads(capsys):
+    # What `make cost COST_ARGS="--recommend --rate 1/s"` runs, in process.
+    assert cost_model_main(["--recommend", "--rate", "1/s"]) == 0
+    lines = capsys.readouterr().out.split("[deployment] table:", 1)[1].strip()
     assert lines.splitlines()[0].startswith("layout = ")
     config = parse_config(with_deployment_lines(repo_file_text(), lines), Path("x"))
     assert config.deployment.layout in set(Layout)
