@@ -56,8 +56,6 @@ MODEL_STAGES = (
     DeployStage.SINGLE,
     DeployStage.SINGLE_CPU,
 )
-# The orchestrator's settings that name the endpoints it calls (deploy/layouts.py's
-# WIRED_KEYS) and its LAYOUT are set by `deploy apply`; never written in the file.
 
 
 @dataclass
@@ -225,6 +223,7 @@ def _check_model(config: DeployConfig, found: Findings) -> None:
 
 
 def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
+    """Its LAYOUT and the endpoints it calls (WIRED_KEYS) are set by `deploy apply`."""
     key = "stages.orchestrator.env"
     if LAYOUT_KEY in settings.env:
         found.errors.append(
