@@ -328,6 +328,16 @@ def test_smoke_for_single_tries_both_endpoints_and_the_orchestrator(fake, deploy
     assert fake.lb_requests[-2:] == ["classify", "classify-smart"]
 
 
+@pytest.mark.parametrize("smart", [True, False])
+def test_smoke_for_inline_tries_inference_and_the_orchestrator(fake, deploy, smart):
+    use(deploy, layout_text("inline", smart))
+    assert deploy("apply")[0] == 0
+    code, out, _ = deploy("smoke")
+    assert code == 0, out
+    smart_route = ["/classify-smart"] if smart else []
+    assert list(result_rows(out)) == ["tried", "inference", "/classify", *smart_route]
+
+
 def test_smoke_fails_an_all_stage_endpoint_that_answers_no_classification(
     fake, deploy, monkeypatch
 ):
