@@ -1,6 +1,8 @@
-"""Try what apply made: each queue endpoint runs one job (a worker's own test_input.json, or
-cleaned text for the inference endpoints), the orchestrator one /classify and, with a CPU
-inference endpoint, one /classify-smart that must be answered there; each result is reported
+"""Try what apply made: each queue endpoint runs one job (a worker's own test_input.json,
+cleaned text for the inference endpoints, {"text": ...} for the single layout's all-stage
+endpoints, whose answer must be a classification), the orchestrator (where the layout has
+one) one /classify and, when smart, one /classify-smart that must be answered on the CPU
+route; each result is reported
 with its time in the queue (a cold start included) and its execution time, as Runpod
 measured them.
 """
@@ -27,9 +29,8 @@ WORKER_FOLDERS = {
     DeployStage.PREPROCESS: "preprocess_worker",
     DeployStage.POSTPROCESS: "postprocess_worker",
 }
-# The stages the orchestrator's answer times (the CPU inference endpoint's job is timed as
-# the inference stage).
-PIPELINE_STAGES = (DeployStage.PREPROCESS, DeployStage.INFERENCE, DeployStage.POSTPROCESS)
+# The all-stage endpoints: their job is what /classify takes, and answers what it answers.
+ALL_STAGE_ENDPOINTS = (DeployStage.SINGLE, DeployStage.SINGLE_CPU)
 CLASSIFY_PATH = "/classify"
 SMART_PATH = "/classify-smart"
 # What /classify-smart answers when it did not use the CPU endpoint it should have.
@@ -55,6 +56,7 @@ class SmokeResult:
     execution_ms: int | None = None
     detail: str = ""
     notes: list[str] = field(default_factory=list)
+    output: Any = None
 
 
 def _job_error(error: Any) -> str:
@@ -180,6 +182,7 @@ class Smoker:
             execution_ms=body.get("executionTime"),
             detail=_summary(body.get("output")) if ok else _job_error(body.get("error")),
             notes=notes,
+            output=body.get("output"),
         )
 
     def _lost_submission(
@@ -249,10 +252,12 @@ class Smoker:
         classification = body.get("classification") or {}
         detail = f"{classification.get('label')} ({classification.get('confidence', 0):.3f})"
         timings = body.get("timings") or {}
-        for stage in PIPELINE_STAGES:
-            timing = timings.get(stage.value) or {}
+        # The hops that ran in this layout: the orchestrator's answer names them.
+        for hop, timing in timings.items():
+            if not isinstance(timing, dict):
+                continue
             notes.append(
-                f"{stage.value} via the orchestrator: queue {_ms(timing.get('queue_ms'))}, "
+                f"{hop} via the orchestrator: queue {_ms(timing.get('queue_ms'))}, "
                 f"execution {_ms(timing.get('execution_ms'))}, round trip "
                 f"{_ms(timing.get('round_trip_ms'))}"
             )
@@ -315,22 +320,43 @@ def _job_input(stage: DeployStage, repo_root: Path) -> dict[str, Any]:
     if stage in WORKER_FOLDERS:
         path = repo_root / WORKER_FOLDERS[stage] / "test_input.json"
         return json.loads(path.read_text("utf-8"))
+    if stage in ALL_STAGE_ENDPOINTS:
+        return {"input": {"text": SMOKE_TEXT}}
     # The inference worker's test_input.json is made per model (scripts/write_test_input.py)
     # and each deployed image baked its own; cleaned text is classified by any model.
     return INFERENCE_SMOKE_INPUT
 
 
+def _classified(result: SmokeResult) -> SmokeResult:
+    """An all-stage endpoint's job must answer what /classify answers: a classification."""
+    output = result.output if isinstance(result.output, dict) else {}
+    classification = output.get("classification")
+    if result.ok and not (isinstance(classification, dict) and classification.get("label")):
+        result.ok = False
+        result.detail = "the answer has no classification: " + result.detail
+    return result
+
+
 def run_smoke(
-    smoker: Smoker, endpoint_ids: dict[DeployStage, str], repo_root: Path = REPO_ROOT
+    smoker: Smoker,
+    endpoint_ids: dict[DeployStage, str],
+    repo_root: Path = REPO_ROOT,
+    *,
+    smart: bool | None = None,
 ) -> list[SmokeResult]:
-    results = [
-        smoker.queue(stage, endpoint_ids[stage], _job_input(stage, repo_root))
-        for stage in STAGES
-        if stage in endpoint_ids and stage is not DeployStage.ORCHESTRATOR
-    ]
-    orchestrator = endpoint_ids[DeployStage.ORCHESTRATOR]
+    """`endpoint_ids` holds the layout's endpoints; smart (by default: a CPU inference
+    endpoint is among them) adds a /classify-smart through the orchestrator."""
+    results = []
+    for stage in STAGES:
+        if stage not in endpoint_ids or stage is DeployStage.ORCHESTRATOR:
+            continue
+        result = smoker.queue(stage, endpoint_ids[stage], _job_input(stage, repo_root))
+        results.append(_classified(result) if stage in ALL_STAGE_ENDPOINTS else result)
+    orchestrator = endpoint_ids.get(DeployStage.ORCHESTRATOR)
+    if orchestrator is None:
+        return results
     results.append(smoker.classify(orchestrator))
-    if DeployStage.INFERENCE_CPU in endpoint_ids:
+    if DeployStage.INFERENCE_CPU in endpoint_ids if smart is None else smart:
         results.append(smoker.classify(orchestrator, SMART_PATH))
     return results
 

@@ -37,9 +37,11 @@ CONTEXT_MODEL_DIR = REPO_ROOT / ".cache" / "image-model"
 IMAGE_MODEL_ID = "/opt/hf-home/local-model"
 WORK_DIR = REPO_ROOT / ".cache" / "images"
 TINY_MODEL_DIR = REPO_ROOT / ".cache" / "tiny-model"
-# Every image, CPU ones first: the CUDA one is the largest and is built last, if it fits.
-IMAGES = ("postprocess", "orchestrator", "preprocess", "inference-cpu", "inference")
-MODEL_IMAGES = {"preprocess", "inference-cpu", "inference"}
+# Every image, CPU ones first: the CUDA ones are the largest and are built last, if they fit.
+IMAGES = ("postprocess", "orchestrator", "preprocess", "inference-cpu", "inference", "single")
+MODEL_IMAGES = {"preprocess", "inference-cpu", "inference", "single"}
+# The images with torch's CUDA build.
+CUDA_IMAGES = ("inference", "single")
 # What each build may take on top of the free-space floor. The CUDA image's virtualenv (torch
 # and the CUDA libraries it requires) is copied in full into each later layer of its model
 # and runtime stages under vfs: README "Images" has the estimate.
@@ -200,7 +202,7 @@ def main() -> int:
         "--cuda-needs-gb",
         type=float,
         default=DEFAULT_NEEDS_GB["inference"],
-        help="disk the CUDA inference image's build may take",
+        help="disk a CUDA image's build may take (inference, single)",
     )
     parser.add_argument("--out", type=Path, default=WORK_DIR / "sizes.json")
     parser.add_argument(
@@ -213,7 +215,7 @@ def main() -> int:
         images = args.only or IMAGES
         if MODEL_IMAGES & set(images):
             print(f"model: {prepare_context_model(model_dir)} (from {model_dir})", flush=True)
-        needs = {"inference": args.cuda_needs_gb}
+        needs = dict.fromkeys(CUDA_IMAGES, args.cuda_needs_gb)
         root = docker_root(docker)
         results = []
         for image in images:

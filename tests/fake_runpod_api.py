@@ -313,13 +313,21 @@ class FakeRunpodApi:
         elif behaviour == "stuck":
             job |= {"status": "IN_QUEUE"}
         else:
-            job |= {"status": "COMPLETED", "output": {"echo": job_input}}
+            job |= {"status": "COMPLETED", "output": self._output(endpoint_id, job_input)}
         self.jobs[job_id] = job
         if behaviour == "expired":
             del self.jobs[job_id]
         if behaviour in ("queued", "expired"):
             return {"id": job_id, "status": "IN_QUEUE"}
         return job
+
+    def _output(self, endpoint_id: str, job_input: Any) -> Any:
+        """An all-stage endpoint (the single layout's) answers a text as /classify does; the
+        others echo their input."""
+        name = self.account.endpoints[endpoint_id]["name"].removesuffix(" -fb")
+        if name.endswith(("-single", "-single-cpu")) and "text" in job_input:
+            return {"classification": {"label": "POSITIVE", "confidence": 0.998}}
+        return {"echo": job_input}
 
     def _build(self) -> FastAPI:
         app = FastAPI()

@@ -468,6 +468,11 @@ def test_dockerignore_lets_in_only_the_components() -> None:
     assert excluded_by_dockerignore("scripts/run_local.py")
 
 
+# The single layout's all-stage image (GPU, like inference), which compose starts only when
+# its profile is asked for.
+SINGLE = "single"
+
+
 # --- compose --------------------------------------------------------------------------------
 
 
@@ -520,9 +525,13 @@ def test_compose_builds_the_dockerfiles_that_exist() -> None:
         context = (COMPOSE_FILE.parent / build["context"]).resolve()
         assert context == REPO_ROOT, f"{name}: the build context is the repository root"
         dockerfile = context / build["dockerfile"]
+        if name == SINGLE and not dockerfile.is_file():
+            continue  # docker/single.Dockerfile comes with single_worker/ (the layouts branch)
         assert dockerfile.is_file(), f"{name}: {build['dockerfile']}"
         built.add(dockerfile.name)
-    assert built == {f"{image}.Dockerfile" for image in IMAGES}
+    assert built - {f"{SINGLE}.Dockerfile"} == {f"{image}.Dockerfile" for image in IMAGES} - {
+        f"{SINGLE}.Dockerfile"
+    }
 
 
 def test_compose_runs_workers_in_local_api_mode() -> None:
@@ -538,8 +547,13 @@ def test_compose_runs_workers_in_local_api_mode() -> None:
 def test_compose_runs_gpu_and_cpu_inference_side_by_side() -> None:
     compose = load_compose()
     services = compose["services"]
-    # Every service starts with a plain `up`: the GPU inference worker beside the ONNX one.
-    assert set(started_by_default(compose)) == set(services) == set(IMAGES)
+    # Every service starts with a plain `up`: the GPU inference worker beside the ONNX one;
+    # the single layout's handler only with `--profile single`.
+    assert set(started_by_default(compose)) == set(IMAGES) - {SINGLE}
+    assert set(services) == set(IMAGES) | {SINGLE}
+    assert services[SINGLE]["profiles"] == [SINGLE]
+    assert services[SINGLE]["build"]["dockerfile"] == f"docker/{SINGLE}.Dockerfile"
+    assert services[SINGLE]["deploy"] == services["inference"]["deploy"]
     devices = services["inference"]["deploy"]["resources"]["reservations"]["devices"]
     assert any("gpu" in device.get("capabilities", []) for device in devices)
     assert services["inference"]["build"]["dockerfile"] == "docker/inference.Dockerfile"
