@@ -17,6 +17,7 @@ from contracts import (
     StagePrices,
 )
 from orchestrator.caller_keys import CallerKeys, configured_keys
+from orchestrator.job_ttl import DEFAULT_JOB_TTL_S
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -138,6 +139,13 @@ class OrchestratorSettings(BaseSettings):
             "Retry a timed-out GPU job on the CPU endpoint (within `SMART_FALLBACK_MAX_TOKENS`). "
             "Off: a long input that timed out on the GPU would be slow on the CPU too."
         ),
+    )
+    # Not the stage timeout: see orchestrator/job_ttl.py.
+    job_ttl_s: float = Field(
+        default=DEFAULT_JOB_TTL_S,
+        ge=10,
+        description="How long Runpod keeps a submitted job (its policy.ttl), queue and cold "
+        "start included; never below the stage's timeout.",
     )
     poll_interval_s: float = Field(
         default=0.5,

@@ -126,6 +126,7 @@ def runpod_endpoints(
             hosted=config.hosted,
             name=endpoint.value,
             variable=endpoint.variable,
+            ttl_s=settings.job_ttl_s,
         )
     return endpoints
 
