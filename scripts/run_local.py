@@ -103,6 +103,9 @@ def main() -> int:
     print(f"Inference worker's test input: {test_input.relative_to(REPO_ROOT)}", flush=True)
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # A shell that starts this in the background without job control hands it SIGINT
+    # ignored; Ctrl-C (or a test's SIGINT) must still stop the stack.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
     except StartupError as exc:
