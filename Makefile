@@ -28,7 +28,7 @@ $(STAMP): $(REQUIREMENTS)
 	fi
 	@touch $@
 
-run: $(STAMP) ## The whole pipeline at http://localhost:8888 (PORT, MODEL_ID, ...: see README)
+run: $(STAMP) ## The whole pipeline at http://localhost:8888 (LAYOUT=split|inline|single, PORT, MODEL_ID, ...)
 	$(PY) -m scripts.run_local
 
 test: $(STAMP) lint ## The whole offline suite: ruff, then pytest
