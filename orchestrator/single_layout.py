@@ -19,7 +19,6 @@ from contracts import (
     ClassificationResult,
     ErrorResponse,
     ErrorType,
-    InferenceTarget,
     Route,
     RouteChoice,
     Stage,
@@ -187,7 +186,3 @@ class SinglePipeline:
         outcome.route = output.route
         outcome.timings = {**_stage_timings(output.timings), Stage.SINGLE: timing}
         self.metrics.routed(output.route)
-
-
-def routed_on(route: Route | None) -> InferenceTarget:
-    return route.endpoint if route else InferenceTarget.GPU
