@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # All-stage worker (LAYOUT=single, GPU): preprocess, inference (torch) and postprocess in one
 # Runpod job, callable from the console or /runsync with {"input": {"text": "..."}}.
-# The image of the CPU variant (SINGLE_CPU_ENDPOINT) is this one with BACKEND=onnx.
+# It holds no model.onnx: a CPU variant (BACKEND=onnx) would need the export the inference-cpu
+# image's build runs.
 # Build context: the repository root.
 #   docker buildx build --platform linux/amd64 -f docker/single.Dockerfile \
 #     --build-arg MODEL_ID=... --build-arg MODEL_REVISION=... \
