@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.local_stack import WORKERS, LocalStack, free_port
+from scripts.local_stack import WORKERS, LocalStack, StartupError, free_port
 from tests.stack.test_local_test_mode import run_handler
 
 LONG_TEXT = " ".join(f"Sentence {i} says the film was good." for i in range(40))
@@ -180,3 +180,31 @@ def test_the_single_handler_runs_in_runpods_local_test_mode(tiny_model_dir):
     refused = run_handler("single_worker", tiny_model_dir, "--test_input", '{"input": {}}')
     assert refused.returncode == 1
     assert 'send either \\"text\\"' in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("layout", "workers", "told"),
+    [
+        ("split", ["preprocess", "inference", "postprocess", "cpu_inference"], {}),
+        (
+            "inline",
+            ["inference"],
+            {
+                "PREPROCESS_ENDPOINT": "",
+                "POSTPROCESS_ENDPOINT": "",
+                "CPU_INFERENCE_ENDPOINT": "inline",
+            },
+        ),
+        ("single", ["single"], {"PREPROCESS_ENDPOINT": "", "INFERENCE_ENDPOINT": ""}),
+    ],
+)
+def test_make_run_starts_exactly_the_processes_of_its_layout(layout, workers, told):
+    stack = LocalStack(ports={"orchestrator": free_port()}, layout=layout)
+    assert [w.name for w in stack.workers] == workers
+    assert stack._env["LAYOUT"] == layout
+    assert {k: stack._env[k] for k in told} == told
+
+
+def test_an_unknown_layout_is_refused_naming_the_choices():
+    with pytest.raises(StartupError, match="LAYOUT='both' is not a layout: one of split, inline"):
+        LocalStack(layout="both")
