@@ -53,6 +53,10 @@ tiny-model: $(STAMP) ## A tiny random model in .cache/tiny-model, for offline tr
 benchmark: $(STAMP) ## The pipeline against its limits, with ratios: results in .cache/benchmark/
 	$(PY) -m benchmarks
 
+.PHONY: benchmark-layouts
+benchmark-layouts: $(STAMP) ## split, inline and single side by side: p50, texts/s, CPU per request
+	$(PY) -m benchmarks.layouts
+
 clean: ## Remove .venv and the caches
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
 

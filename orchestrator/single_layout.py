@@ -25,7 +25,6 @@ from contracts import (
     StageTiming,
     Timings,
 )
-from contracts.tracing import with_request_ids
 from orchestrator.errors import (
     StageError,
     StageFailedError,
@@ -36,6 +35,7 @@ from orchestrator.errors import (
 )
 from orchestrator.metrics import Metrics
 from orchestrator.outcome import RequestOutcome
+from orchestrator.pipeline import Pipeline
 from orchestrator.routing import InferenceRouter, RoutingPolicy
 from orchestrator.runpod_client import StageEndpoint
 from orchestrator.settings import OrchestratorSettings, endpoint_base_url, is_hosted
@@ -128,30 +128,13 @@ def single_endpoint(
     )
 
 
-class SinglePipeline:
-    """The Pipeline's face (classify_many, run_stage, endpoints, router) over one endpoint."""
+class SinglePipeline(Pipeline):
+    """The pipeline over one endpoint that runs all three stages: one job per request."""
 
     def __init__(self, endpoint: StageClient, metrics: Metrics | None = None):
-        self.endpoint = endpoint
-        self.endpoints = {Stage.SINGLE: endpoint}
-        self.metrics = metrics or Metrics()
         # No CPU inference endpoint: the all-stage worker runs its own inference.
-        self.router = InferenceRouter(endpoint, None, RoutingPolicy(0, 0, has_cpu=False))
-
-    async def run_stage(
-        self,
-        stage: Stage,
-        job_input: dict[str, Any],
-        request_ids: list[str] | None = None,
-        endpoint: StageClient | None = None,
-    ) -> tuple[Any, StageTiming]:
-        try:
-            output, timing = await self.endpoint.run(with_request_ids(job_input, request_ids or []))
-        except StageError as exc:
-            self.metrics.stage_error(self.endpoint.name, exc.error_type)
-            raise
-        self.metrics.job(self.endpoint.name, timing)
-        return output, timing
+        router = InferenceRouter(endpoint, None, RoutingPolicy(0, 0, has_cpu=False))
+        super().__init__({Stage.SINGLE: endpoint}, metrics, router)
 
     async def classify_many(
         self,
@@ -160,13 +143,7 @@ class SinglePipeline:
         routes: list[RouteChoice] | None = None,
     ) -> tuple[list[RequestOutcome], dict[Stage, StageTiming]]:
         """One job per request, all at once: a request fails alone."""
-        ids = request_ids or [""] * len(requests)
-        choices = routes or [RouteChoice.GPU] * len(requests)
-        outcomes = [
-            RequestOutcome(texts, rid, choice)
-            for texts, rid, choice in zip(requests, ids, choices, strict=True)
-        ]
-        self.metrics.requests_per_run.observe(len(outcomes))
+        outcomes = self.outcomes(requests, request_ids, routes)
         await asyncio.gather(*(self._classify(outcome) for outcome in outcomes))
         return outcomes, {}
 
