@@ -11,6 +11,7 @@ This module and the worker modules are imported only in this layout (orchestrato
 imports it lazily): the orchestrator of the split layout loads no worker code at all.
 """
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from contracts import Endpoint, Stage
 from contracts.layouts import IN_PROCESS
 from orchestrator.in_process import InProcessStage, pooled
 from orchestrator.settings import OrchestratorSettings
+
+log = logging.getLogger("orchestrator")
 
 
 def model_settings(settings: OrchestratorSettings) -> dict[str, Any]:
@@ -61,10 +64,16 @@ def inline_stages(settings: OrchestratorSettings) -> Iterator[dict[Endpoint, InP
     """The stages this process runs, by the endpoint each stands in for; the thread pool
     lives as long as the context."""
     from preprocess_worker.settings import PreprocessSettings
+    from worker_runtime.model_files import ModelUnavailableError
 
     model = model_settings(settings)
     with ThreadPoolExecutor(settings.inline_threads, thread_name_prefix="inline-stage") as pool:
-        stages = cpu_stages(PreprocessSettings(**model), pool)
+        try:
+            stages = cpu_stages(PreprocessSettings(**model), pool)
+        except ModelUnavailableError as exc:
+            # One line that says what to fix, before the server's own account of the failure.
+            log.error("LAYOUT=inline cannot start: the tokenizer of MODEL_ID: %s", exc)
+            raise
         endpoints = {
             Endpoint.PREPROCESS: stages[Stage.PREPROCESS],
             Endpoint.POSTPROCESS: stages[Stage.POSTPROCESS],

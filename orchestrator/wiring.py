@@ -58,9 +58,12 @@ class Services:
 
     def require_cpu_inference(self) -> None:
         if not self.pipeline.router.has_cpu:
-            raise StageUnavailableError(
-                Stage.INFERENCE, "no CPU inference endpoint: set CPU_INFERENCE_ENDPOINT"
+            fix = (
+                "LAYOUT=single runs its own inference"
+                if self.settings.layout is Layout.SINGLE
+                else "set CPU_INFERENCE_ENDPOINT"
             )
+            raise StageUnavailableError(Stage.INFERENCE, f"no CPU inference endpoint: {fix}")
 
     def charge(
         self,
