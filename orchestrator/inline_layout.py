@@ -70,18 +70,18 @@ def inline_stages(settings: OrchestratorSettings) -> Iterator[dict[Endpoint, InP
     with ThreadPoolExecutor(settings.inline_threads, thread_name_prefix="inline-stage") as pool:
         try:
             stages = cpu_stages(PreprocessSettings(**model), pool)
+            endpoints = {
+                Endpoint.PREPROCESS: stages[Stage.PREPROCESS],
+                Endpoint.POSTPROCESS: stages[Stage.POSTPROCESS],
+            }
+            if settings.cpu_inference_endpoint.strip() == IN_PROCESS:
+                from inference_worker.settings import InferenceSettings
+
+                endpoints[Endpoint.INFERENCE_CPU] = inference_stage(
+                    InferenceSettings(**model, backend="onnx"), Endpoint.INFERENCE_CPU.value
+                )
         except ModelUnavailableError as exc:
             # One line that says what to fix, before the server's own account of the failure.
-            log.error("LAYOUT=inline cannot start: the tokenizer of MODEL_ID: %s", exc)
+            log.error("LAYOUT=inline cannot start: MODEL_ID: %s", exc)
             raise
-        endpoints = {
-            Endpoint.PREPROCESS: stages[Stage.PREPROCESS],
-            Endpoint.POSTPROCESS: stages[Stage.POSTPROCESS],
-        }
-        if settings.cpu_inference_endpoint.strip() == IN_PROCESS:
-            from inference_worker.settings import InferenceSettings
-
-            endpoints[Endpoint.INFERENCE_CPU] = inference_stage(
-                InferenceSettings(**model, backend="onnx"), Endpoint.INFERENCE_CPU.value
-            )
         yield endpoints
