@@ -163,3 +163,19 @@ def test_the_single_layout_sends_one_job_per_request_and_fails_requests_alone():
         Stage.SINGLE,
     }
     assert isinstance(outcomes[1].error, StageRejectedInputError)
+
+
+def test_the_api_key_is_required_for_the_hosted_endpoints_the_layout_calls_only():
+    from pydantic import ValidationError
+
+    from orchestrator.settings import OrchestratorSettings
+
+    with pytest.raises(ValidationError, match="because SINGLE_ENDPOINT names a hosted endpoint"):
+        OrchestratorSettings(layout="single", single_endpoint="abc123")
+    # Endpoints a layout does not call need no key, and `inline` is no endpoint id.
+    inline = OrchestratorSettings(
+        layout="inline", preprocess_endpoint="abc123", cpu_inference_endpoint="inline"
+    )
+    assert inline.hosted_endpoint_variables() == []
+    with pytest.raises(ValidationError, match="because INFERENCE_ENDPOINT names"):
+        OrchestratorSettings(layout="inline", inference_endpoint="abc123")
