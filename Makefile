@@ -93,3 +93,12 @@ pictures: $(STAMP) ## Redraw the documentation's pictures from their data (throu
 	@echo "wrote docs/cost.png; make cost's table, for docs/cost.md: .cache/cost-output.txt"
 	@if [ -f .cache/benchmark/results.json ]; then $(PY) -m benchmarks.throughput_figure; \
 		else echo "docs/throughput.png: no .cache/benchmark/results.json; run make benchmark first"; fi
+
+# The images, built and run with the local Docker engine (not part of `make test`): offline,
+# from a local model (the tiny test model unless IMAGES_ARGS="--model DIR"). See README "Images".
+.PHONY: images images-smoke
+images: $(STAMP) ## Build every image in docker/ offline from a local model; report their sizes
+	$(PY) -m scripts.build_images $(IMAGES_ARGS)
+
+images-smoke: $(STAMP) ## Start the built CPU images as compose wires them; try every route and job
+	$(PY) -m scripts.images_smoke

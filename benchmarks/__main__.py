@@ -35,6 +35,7 @@ from benchmarks.plot import plot_throughput
 from benchmarks.workload import SHORT_REVIEW, preprocessed, review_texts
 from benchmarks.zero_cost import ZeroCostRun, run_both
 from inference_worker.settings import InferenceSettings
+from orchestrator.settings import OrchestratorSettings
 from scripts.local_stack import REPO_ROOT, LocalStack, free_port
 
 # Issue 7's targets, for a 2-core CPU machine and a DistilBERT-base-sized model.
@@ -100,6 +101,8 @@ def main() -> None:
     # Unset, the worker picks the batch size for its device: say which it picked.
     batching["max_batch_size"] = inference_settings.batch_size_on(machine.device_type)
     print("inference worker: " + ", ".join(f"{k.upper()}={v}" for k, v in batching.items()))
+    admission = admission_settings()
+    print(f"orchestrator: {admission}; concurrency {', '.join(map(str, args.concurrency))}")
     print(
         f"workload: {len(texts)} review texts, {token_count:,} tokens in {window_count} windows "
         f"({sum(len(t.windows) > 1 for t in windows)} texts longer than one window)",
@@ -147,6 +150,8 @@ def main() -> None:
         "model": {"name": model.name, "why": model.why, "parameters": parameters},
         "workload": {"texts": len(texts), "windows": window_count, "tokens": token_count},
         "inference_settings": batching,
+        "orchestrator_settings": admission,
+        "concurrency": args.concurrency,
         "naive": _baseline(naive),
         "limit": _baseline(limit),
         "pipeline": [asdict(level) for level in levels],
@@ -157,7 +162,7 @@ def main() -> None:
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print()
-    print(report(machine.describe(), model.name, parameters, naive, limit, levels, hops))
+    print(report(machine.describe(), model.name, parameters, naive, limit, levels, hops, admission))
     print(zero_cost_report(direct, served))
     print(targets(naive, limit, levels, hops, direct))
     shown = args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out
@@ -166,6 +171,20 @@ def main() -> None:
         f"{shown}/{plot.name}; whole run {elapsed:.0f} s; load average {machine.load_average} "
         f"at the start, {results['load_average_at_end']} at the end"
     )
+
+
+def admission_settings() -> str:
+    """The orchestrator's admission settings, as the local stack's orchestrator reads them
+    from this environment."""
+    settings = OrchestratorSettings()
+    names = (
+        "admission",
+        "max_in_flight",
+        "admission_latency_tolerance",
+        "admission_probe_interval_s",
+        "max_connections",
+    )
+    return ", ".join(f"{name.upper()}={getattr(settings, name)}" for name in names)
 
 
 def _baseline(baseline: Baseline) -> dict[str, Any]:
@@ -188,34 +207,44 @@ def report(
     limit: Baseline,
     levels: list[Level],
     hops: Hops,
+    admission: str,
 ) -> str:
     rows = [
-        (limit.name, limit.texts, limit.seconds, limit.texts_per_s, None, None),
+        (limit.name, limit.texts, limit.seconds, limit.texts_per_s, None, None, None),
         (naive.name, naive.texts, naive.seconds, naive.texts_per_s,
-         naive.p50_ms, naive.p95_ms),
+         naive.p50_ms, naive.p95_ms, None),
     ] + [
-        (f"pipeline, concurrency {level.concurrency}",
-         level.requests, level.seconds, level.requests_per_s, level.p50_ms, level.p95_ms)
+        (f"pipeline, concurrency {level.concurrency}" + (" (shed)" if level.shed else ""),
+         level.ok, level.seconds, level.requests_per_s, level.p50_ms, level.p95_ms, level.shed)
         for level in levels
     ]  # fmt: skip
     lines = [
         f"## Throughput: {model} ({parameters / 1e6:.1f} M parameters)",
         f"machine: {machine}",
+        f"orchestrator: {admission}",
         "",
-        f"| {'what':<50} | texts | seconds | texts/s | p50 ms | p95 ms | x limit | x naive |",
-        f"| {'-' * 50} | ----: | ------: | ------: | -----: | -----: | ------: | ------: |",
+        f"| {'what':<50} | texts | seconds | texts/s | p50 ms | p95 ms |   429 "
+        "| x limit | x naive |",
+        f"| {'-' * 50} | ----: | ------: | ------: | -----: | -----: | ----: | ------: | ------: |",
     ]
-    for name, count, seconds, per_s, p50, p95 in rows:
+    for name, count, seconds, per_s, p50, p95, shed in rows:
         lines.append(
             f"| {name:<50} | {count:>5} | {seconds:>7.1f} | {per_s:>7.2f} | {_ms(p50):>6} "
-            f"| {_ms(p95):>6} | {per_s / limit.texts_per_s:>7.2f} "
-            f"| {per_s / naive.texts_per_s:>7.2f} |"
+            f"| {_ms(p95):>6} | {'-' if shed is None else shed:>5} "
+            f"| {per_s / limit.texts_per_s:>7.2f} | {per_s / naive.texts_per_s:>7.2f} |"
         )
     sizes = ", ".join(f"{size}: {per_s:.2f}" for size, per_s in limit.by_batch_size.items())
     per_level = [
         f"- concurrency {level.concurrency}: {level.requests} requests in {level.seconds:.1f} s "
-        f"(stopped by {level.bounded_by}); p50 stage round trips "
-        + ", ".join(f"{stage} {ms:,.0f}" for stage, ms in level.stage_p50_ms.items())
+        f"(stopped by {level.bounded_by}); answers {level.answers_text()}"
+        + (
+            f" (429s shed at once: p50 {_ms(level.shed_p50_ms)}, p95 {_ms(level.shed_p95_ms)} ms;"
+            " the callers waited Retry-After and sent again)"
+            if level.shed
+            else ""
+        )
+        + "; p50 stage round trips of the 200s "
+        + ", ".join(f"{stage} {_ms(ms)}" for stage, ms in level.stage_p50_ms.items())
         + " ms"
         for level in levels
     ]

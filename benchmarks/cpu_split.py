@@ -47,7 +47,8 @@ def main() -> None:
     model = choose_model(args.model)
     texts = review_texts()
     ports = {n: free_port() for n in ("preprocess", "inference", "postprocess", "orchestrator")}
-    env = {"MODEL_ID": str(model.path), "LOG_LEVEL": "warning"}
+    # Every request of the load admitted: this measures where CPU goes, not admission.
+    env = {"MODEL_ID": str(model.path), "LOG_LEVEL": "warning", "ADMISSION": "fixed"}
     # /classify alone, which never calls the CPU inference worker: it is not started.
     with LocalStack(env=env, ports=ports, without=["cpu_inference"]) as stack:
         processes = {s.name: psutil.Process(s.process.pid) for s in stack.services}

@@ -30,22 +30,26 @@ async def closed_loop(
     concurrency: int,
     max_calls: int,
     max_seconds: float,
+    ramp_s: float = 0.0,
 ) -> Loop[Result]:
     """Run call(0), call(1), ... with `concurrency` in flight, until `max_calls` have started
-    or `max_seconds` have passed; calls already started always finish."""
+    or `max_seconds` have passed; calls already started always finish. The callers start
+    evenly over the first `ramp_s` seconds (as real clients do not arrive in one instant)."""
     results: list[Result] = []
     started_calls = 0
     started = time.perf_counter()
     deadline = started + max_seconds
 
-    async def caller() -> None:
+    async def caller(number: int) -> None:
         nonlocal started_calls
+        if ramp_s > 0:
+            await asyncio.sleep(ramp_s * number / concurrency)
         while started_calls < max_calls and time.perf_counter() < deadline:
             index = started_calls
             started_calls += 1
             results.append(await call(index))
 
-    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    await asyncio.gather(*(caller(number) for number in range(concurrency)))
     elapsed = time.perf_counter() - started
     return Loop(results, elapsed, "count" if len(results) >= max_calls else "time")
 

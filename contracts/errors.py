@@ -27,6 +27,7 @@ class ErrorType(StrEnum):
     STAGE_UNAVAILABLE = "stage_unavailable"  # an endpoint could not be reached (HTTP 503)
     UNAUTHORIZED = "unauthorized"  # no API key, or one the orchestrator does not know (HTTP 401)
     OVERLOADED = "overloaded"  # too many requests in flight: retry after Retry-After (HTTP 429)
+    SHUTTING_DOWN = "shutting_down"  # the orchestrator is draining: send it elsewhere (HTTP 503)
     INTERNAL = "internal"  # a bug of ours; details are in the logs, never in the answer
 
 

@@ -2,7 +2,7 @@
 
 `python -m deploy plan|apply|smoke|destroy [--file deploy.toml]` reads one deployment file,
 compares it with what the Runpod account holds (found by name), and creates, updates, tries
-or removes the pipeline's endpoints (preprocess, inference, an optional CPU inference one,
-postprocess, the orchestrator) through Runpod's GraphQL API, the way Runpod's own deploy
+or removes the endpoints of the layout it names (deploy/layouts.py: split, inline or single,
+each with or without smart) through Runpod's GraphQL API, the way Runpod's own deploy
 tooling does. It imports nothing of the workers or the orchestrator, and no ML library.
 """

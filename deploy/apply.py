@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.config import STAGES, DeployConfig, DeployStage, is_secret_reference
+from deploy.layouts import deployed_stages, orchestrator_wiring
 from deploy.plan import (
     Step,
     base_name,
@@ -33,7 +34,7 @@ from deploy.runpod_api import (
     RunpodApiError,
     TransientError,
 )
-from deploy.spec import GPU_FIELDS, wired_endpoints
+from deploy.spec import GPU_FIELDS
 
 Say = Callable[[str], None]
 # Runpod releases a template up to 2 minutes after its endpoint's last use.
@@ -98,7 +99,8 @@ def apply(api: RunpodApi, config: DeployConfig, say: Say) -> Deployed:
         reasons = "\n".join(f"  {s.kind} {s.name}: {s.reason}" for s in plan.blocked)
         raise DeployError(f"nothing was changed; resolve these first:\n{reasons}")
     endpoint_ids: dict[DeployStage, str] = {}
-    for stage in config.listed_stages:
+    deployed = deployed_stages(config)
+    for stage in deployed:
         template = plan_template(config, stage, account, endpoint_ids)
         template_record = _execute(api, account, template, say)
         template.record = template_record
@@ -106,7 +108,7 @@ def apply(api: RunpodApi, config: DeployConfig, say: Say) -> Deployed:
         endpoint_record = _execute(api, account, endpoint, say)
         endpoint_ids[stage] = endpoint_record["id"]
     for stage in STAGES:
-        if config.lists(stage):
+        if stage in deployed:
             continue
         for step in plan_removal(config, stage, account):
             for line in describe_step(step):
@@ -131,15 +133,22 @@ def write_orchestrator_env(
         "# No secrets: give RUNPOD_API_KEY yourself (docker run --env-file F -e RUNPOD_API_KEY).",
         f"# The orchestrator endpoint on Runpod: {orchestrator_url}",
     ]
-    lines += [
-        f"{key}={value}" for key, value in wired_endpoints(config, deployed.endpoint_ids).items()
-    ]
+    wiring = orchestrator_wiring(config, deployed.endpoint_ids)
+    lines += [f"{key}={value}" for key, value in wiring.items()]
     lines += [
         f"{key}={value}"
         for key, value in settings.env.items()
-        if not is_secret_reference(value) and key not in {"PORT", "PORT_HEALTH"}
+        if not is_secret_reference(value) and key not in {"PORT", "PORT_HEALTH", *wiring}
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def remove_orchestrator_env(env_file: Path, config: DeployConfig, say: Say) -> None:
+    """The file write_orchestrator_env wrote for this deployment, once nothing runs it."""
+    marker = f"deployment '{config.deployment.name}'"
+    if env_file.is_file() and marker in env_file.read_text(encoding="utf-8").split("\n", 1)[0]:
+        env_file.unlink()
+        say(f"- {env_file.name}: removed")
 
 
 # -- destroy --------------------------------------------------------------------------------
@@ -224,8 +233,5 @@ def destroy(api: RunpodApi, config: DeployConfig, env_file: Path, say: Say) -> b
             removed_all &= _delete_template(api, template["name"], say)
     if not removed_all:
         say("Run destroy again in a minute.")
-    marker = f"deployment '{config.deployment.name}'"
-    if env_file.is_file() and marker in env_file.read_text(encoding="utf-8").split("\n", 1)[0]:
-        env_file.unlink()
-        say(f"- {env_file.name}: removed")
+    remove_orchestrator_env(env_file, config, say)
     return removed_all

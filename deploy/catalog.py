@@ -48,6 +48,12 @@ GPU_POOLS = frozenset(
     }
 )
 
+# The data centers where Runpod runs CPU serverless workers. Runpod's API has no query for
+# them: runpod/flash hard-codes the list (CPU_DATACENTERS in
+# src/runpod_flash/core/resources/datacenter.py) and refuses a CPU endpoint elsewhere ("CPU
+# endpoints are not available in: ..."). Update it from there when Runpod adds one.
+CPU_DATA_CENTERS = frozenset({"EU-RO-1"})
+
 # The Runpod SDK's start-up fitness check exits a worker whose available memory is below
 # RUNPOD_MIN_MEMORY_GB (default 4 GiB); instances with at least this much pass it as they are.
 SDK_DEFAULT_MIN_MEMORY_GB = 4

@@ -7,14 +7,23 @@ stage on different models. Each is refused here, before any call to Runpod.
 
 from dataclasses import dataclass
 
-from contracts import Endpoint
 from deploy.catalog import (
+    CPU_DATA_CENTERS,
     CPU_INSTANCES,
     MEMORY_CHECK_SAFE_GB,
     SDK_DEFAULT_MIN_MEMORY_GB,
     cuda_version_key,
 )
-from deploy.config import DeployConfig, DeployStage, StageSettings, is_secret_reference
+from deploy.config import DeployConfig, DeployStage, Layout, StageSettings, is_secret_reference
+from deploy.layouts import (
+    LAYOUT_KEY,
+    MODEL_KEYS,
+    SINGLE_CPU_ENV,
+    WIRED_KEYS,
+    deployed_stages,
+    missing_stages,
+    unused_stages,
+)
 
 
 @dataclass(frozen=True)
@@ -34,15 +43,20 @@ ROLES: dict[DeployStage, Role] = {
     DeployStage.INFERENCE: Role("queue", "gpu", True),
     DeployStage.INFERENCE_CPU: Role("queue", "cpu", True, "under 1 GB"),
     DeployStage.POSTPROCESS: Role("queue", "cpu", True, "about 100 MB"),
+    DeployStage.SINGLE: Role("queue", "gpu", True),
+    DeployStage.SINGLE_CPU: Role("queue", "cpu", True, "under 1 GB"),
     DeployStage.ORCHESTRATOR: Role("load_balancer", "cpu", False),
 }
-MODEL_KEYS = ("MODEL_ID", "MODEL_REVISION")
-# The stages that read token ids made by the preprocess stage's tokenizer.
-MODEL_STAGES = (DeployStage.INFERENCE, DeployStage.INFERENCE_CPU)
-# The orchestrator's settings that name the endpoints it calls: set by `deploy apply` from the
-# endpoints it made (an empty CPU_INFERENCE_ENDPOINT without [stages.inference_cpu]); never
-# written in the file.
-WIRED_KEYS = {DeployStage(endpoint.value): endpoint.variable for endpoint in Endpoint}
+# The stages that load a model: all must name the same one. In split, the inference stages
+# read token ids made by the preprocess stage's tokenizer; in single, both all-stage endpoints
+# must answer alike. The first deployed one is the reference.
+MODEL_STAGES = (
+    DeployStage.PREPROCESS,
+    DeployStage.INFERENCE,
+    DeployStage.INFERENCE_CPU,
+    DeployStage.SINGLE,
+    DeployStage.SINGLE_CPU,
+)
 
 
 @dataclass
@@ -53,12 +67,15 @@ class Findings:
 
 def check_deployment(config: DeployConfig) -> Findings:
     found = Findings([], [])
+    if not _check_layout(config, found):
+        return found
     if "OWNER" in config.deployment.registry or "<" in config.deployment.registry:
         found.errors.append(
             "deployment.registry: set it to where your images are; the images workflow "
             "publishes them to ghcr.io/<github owner>/<repository> (lower case)"
         )
-    for stage in config.listed_stages:
+    deployed = deployed_stages(config)
+    for stage in deployed:
         settings, role = config.stage(stage), ROLES[stage]
         _check_role(stage, settings, role, found)
         # (A GPU stage on CPU instances is refused by its role already.)
@@ -66,10 +83,36 @@ def check_deployment(config: DeployConfig) -> Findings:
             _check_memory(stage, settings, role, found)
         if settings.gpu_pools:
             _check_cuda(stage, settings, found)
+        if role.compute == "cpu":
+            _check_cpu_data_centers(stage, settings, found)
     _check_model(config, found)
-    _check_orchestrator(config.stage(DeployStage.ORCHESTRATOR), found)
+    if DeployStage.ORCHESTRATOR in deployed:
+        _check_orchestrator(config.stage(DeployStage.ORCHESTRATOR), found)
+    if DeployStage.SINGLE_CPU in deployed:
+        _check_single_cpu(config.stage(DeployStage.SINGLE_CPU), found)
     _check_images(config, found)
     return found
+
+
+def _check_layout(config: DeployConfig, found: Findings) -> bool:
+    """False when a stage the layout needs is missing (the other checks would be moot)."""
+    layout = config.deployment.layout
+    for stage in missing_stages(config):
+        smart_only = stage in (DeployStage.INFERENCE_CPU, DeployStage.SINGLE_CPU)
+        found.errors.append(
+            f'stages.{stage.value}: layout "{layout}" needs it'
+            + (" for smart (set smart = false to go without)" if smart_only else "")
+        )
+    # A warning, not an error: the file may keep every layout's tables so that switching is
+    # the one `layout` line; the warning says what apply does with them.
+    if unused := unused_stages(config):
+        tables = ", ".join(f"[stages.{s.value}]" for s in unused)
+        smart = "" if config.smart else " without smart"
+        found.warnings.append(
+            f'layout "{layout}"{smart} does not use {tables}: not deployed, and apply deletes '
+            "what it made of them"
+        )
+    return not missing_stages(config)
 
 
 def _check_role(stage: DeployStage, settings: StageSettings, role: Role, found: Findings) -> None:
@@ -85,10 +128,14 @@ def _check_role(stage: DeployStage, settings: StageSettings, role: Role, found: 
             f"{key}.gpu_pools: the {stage.value} stage never uses a GPU; give cpu_instances"
         )
     if role.compute == "gpu" and settings.cpu_instances:
+        cpu_twin = (
+            '[stages.single_cpu] (image "single", BACKEND=onnx)'
+            if stage is DeployStage.SINGLE
+            else '[stages.inference_cpu] (image "inference-cpu")'
+        )
         found.errors.append(
             f"{key}.cpu_instances: the {stage.value} image is the GPU build (torch, CUDA); give "
-            "gpu_pools, and run inference on CPU with [stages.inference_cpu] "
-            '(image "inference-cpu")'
+            f"gpu_pools, and run inference on CPU with {cpu_twin}"
         )
 
 
@@ -113,6 +160,24 @@ def _check_memory(stage: DeployStage, settings: StageSettings, role: Role, found
     if needed >= smallest:
         found.errors.append(
             f"{key}: {value} GB cannot be available on an instance with {smallest} GB; use 1"
+        )
+
+
+def _check_cpu_data_centers(stage: DeployStage, settings: StageSettings, found: Findings) -> None:
+    """Runpod runs CPU serverless workers in some data centers only: elsewhere the endpoint
+    would never get one."""
+    offered = ", ".join(sorted(CPU_DATA_CENTERS))
+    key = f"stages.{stage.value}"
+    elsewhere = [dc for dc in settings.data_centers if dc not in CPU_DATA_CENTERS]
+    if elsewhere:
+        found.errors.append(
+            f"{key}.data_centers: Runpod offers CPU serverless only in {offered}, not in "
+            f"{', '.join(elsewhere)}"
+        )
+    if settings.network_volume_id:
+        found.warnings.append(
+            f"{key}.network_volume_id: a network volume ties the endpoint to its data center, "
+            f"and Runpod offers CPU serverless only in {offered}: make sure the volume is there"
         )
 
 
@@ -144,23 +209,47 @@ def _check_cuda(stage: DeployStage, settings: StageSettings, found: Findings) ->
 
 
 def _check_model(config: DeployConfig, found: Findings) -> None:
-    preprocess = config.stage(DeployStage.PREPROCESS).env
-    for stage in MODEL_STAGES:
-        if not config.lists(stage):
-            continue
-        inference = config.stage(stage).env
+    deployed = deployed_stages(config)
+    stages = [s for s in MODEL_STAGES if s in deployed]
+    if config.deployment.layout is Layout.INLINE:
+        inference = config.stage(DeployStage.INFERENCE).env
         for key in MODEL_KEYS:
-            left, right = preprocess.get(key), inference.get(key)
+            if key not in inference:
+                found.errors.append(
+                    f"stages.inference.env.{key}: set it; in the inline layout the orchestrator "
+                    "tokenizes with the inference stage's model, and needs its name"
+                )
+        stages.append(DeployStage.ORCHESTRATOR)
+    if not stages:
+        return
+    first, *others = stages
+    reference = config.stage(first).env
+    why = (
+        "worker refuses token ids made by another model's tokenizer"
+        if first is DeployStage.PREPROCESS and config.deployment.layout is Layout.SPLIT
+        else "answers would depend on the route a request took"
+    )
+    for stage in others:
+        env = config.stage(stage).env
+        for key in MODEL_KEYS:
+            left, right = reference.get(key), env.get(key)
+            if stage is DeployStage.ORCHESTRATOR and right is None:
+                continue  # apply sets it from the inference stage
             if left != right:
                 found.errors.append(
                     f"stages.{stage.value}.env.{key}: {right or '(the image default)'} differs "
-                    f"from stages.preprocess.env.{key} ({left or 'the image default'}); the "
-                    f"{stage.value} worker refuses token ids made by another model's tokenizer"
+                    f"from stages.{first.value}.env.{key} ({left or 'the image default'}); the "
+                    f"{stage.value} {why}"
                 )
 
 
 def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
+    """Its LAYOUT and the endpoints it calls (WIRED_KEYS) are set by `deploy apply`."""
     key = "stages.orchestrator.env"
+    if LAYOUT_KEY in settings.env:
+        found.errors.append(
+            f"{key}.{LAYOUT_KEY}: leave it out; `deploy apply` sets it to deployment.layout"
+        )
     for stage, wired in WIRED_KEYS.items():
         if wired in settings.env:
             optional = stage is DeployStage.INFERENCE_CPU
@@ -183,18 +272,28 @@ def _check_orchestrator(settings: StageSettings, found: Findings) -> None:
             )
 
 
+def _check_single_cpu(settings: StageSettings, found: Findings) -> None:
+    for name, value in SINGLE_CPU_ENV.items():
+        if settings.env.get(name, value) != value:
+            found.errors.append(
+                f"stages.single_cpu.env.{name}: the single image runs on a CPU instance only "
+                f'with {name} = "{value}"; leave it out and apply sets it'
+            )
+
+
 def _check_images(config: DeployConfig, found: Findings) -> None:
-    tags = {stage: config.image(stage).rsplit(":", 1)[-1] for stage in config.listed_stages}
+    deployed = deployed_stages(config)
+    tags = {stage: config.image(stage).rsplit(":", 1)[-1] for stage in deployed}
     if "latest" in tags.values():
         found.warnings.append(
             "a `latest` image tag moves: workers started at different times may run different "
             "images, and `plan` cannot see a new push. Pin a release (1.2.3) or sha-<commit>."
         )
-    preprocess = tags[DeployStage.PREPROCESS]
-    for stage in MODEL_STAGES:
-        if stage in tags and tags[stage] != preprocess:
+    first, *others = [s for s in MODEL_STAGES if s in deployed]
+    for stage in others:
+        if tags[stage] != tags[first]:
             found.warnings.append(
-                f"preprocess ({preprocess}) and {stage.value} ({tags[stage]}) images have "
+                f"{first.value} ({tags[first]}) and {stage.value} ({tags[stage]}) images have "
                 "different tags: make sure both were built with the same MODEL_ID and "
                 "MODEL_REVISION"
             )

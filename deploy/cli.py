@@ -11,9 +11,16 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from deploy.apply import DeployError, apply, destroy, write_orchestrator_env
+from deploy.apply import (
+    DeployError,
+    apply,
+    destroy,
+    remove_orchestrator_env,
+    write_orchestrator_env,
+)
 from deploy.checks import check_deployment
 from deploy.config import ConfigError, DeployConfig, DeployStage, load_config
+from deploy.layouts import deployed_stages
 from deploy.plan import describe_plan, ours_of_stage, plan_deployment
 from deploy.runpod_api import AuthError, RunpodApi, RunpodApiError, RunpodUrls
 from deploy.smoke import Smoker, describe_results, run_smoke
@@ -64,7 +71,7 @@ def _find_ids(api: RunpodApi, config: DeployConfig) -> dict[DeployStage, str]:
     account = api.account()
     ids: dict[DeployStage, str] = {}
     missing = []
-    for stage in config.listed_stages:
+    for stage in deployed_stages(config):
         _, endpoints = ours_of_stage(config, stage, account)
         if endpoints:
             ids[stage] = endpoints[0]["id"]
@@ -73,6 +80,34 @@ def _find_ids(api: RunpodApi, config: DeployConfig) -> dict[DeployStage, str]:
     if missing:
         raise DeployError(f"not deployed: {', '.join(missing)}; run `python -m deploy apply`")
     return ids
+
+
+def _report_apply(config: DeployConfig, ids: dict[DeployStage, str], urls: RunpodUrls) -> None:
+    orchestrator = ids.get(DeployStage.ORCHESTRATOR)
+    _say("\nEndpoints:")
+    for stage, endpoint_id in ids.items():
+        url = (
+            urls.load_balancer_url(endpoint_id)
+            if stage is DeployStage.ORCHESTRATOR
+            else urls.queue_url(endpoint_id)
+        )
+        _say(f"  {stage.value:<13} {endpoint_id:<16} {url}")
+    auth = "-H \"Authorization: Bearer $RUNPOD_API_KEY\" -H 'Content-Type: application/json'"
+    if orchestrator is None:
+        # The single layout without an orchestrator: its endpoint answers what /classify does.
+        single = urls.queue_url(ids[DeployStage.SINGLE])
+        _say(f"\nThe pipeline, all three stages in one job: {single}")
+        _say(
+            f"Try it: curl -s {single}/runsync {auth} "
+            '-d \'{"input": {"text": "I love this product"}}\'   or: python -m deploy smoke'
+        )
+        return
+    url = urls.load_balancer_url(orchestrator)
+    _say(f"\nOrchestrator: {url}")
+    _say(
+        f"Try it: curl -s {url}/classify {auth} "
+        '-d \'{"text": "I love this product"}\'   or: python -m deploy smoke'
+    )
 
 
 def _confirm(config: DeployConfig) -> bool:
@@ -97,25 +132,19 @@ def _run(
         return 0
     if args.command == "apply":
         deployed = apply(api, config, _say)
-        orchestrator = urls.load_balancer_url(deployed.endpoint_ids[DeployStage.ORCHESTRATOR])
-        _say("\nEndpoints:")
-        for stage, endpoint_id in deployed.endpoint_ids.items():
-            url = orchestrator if stage is DeployStage.ORCHESTRATOR else urls.queue_url(endpoint_id)
-            _say(f"  {stage.value:<13} {endpoint_id:<16} {url}")
-        write_orchestrator_env(env_file, config, deployed, orchestrator)
-        _say(f"\nOrchestrator: {orchestrator}")
-        _say(f"Wrote {env_file} (the endpoint ids; no secrets).")
-        _say(
-            f'Try it: curl -s {orchestrator}/classify -H "Authorization: Bearer '
-            "$RUNPOD_API_KEY\" -H 'Content-Type: application/json' "
-            '-d \'{"text": "I love this product"}\'   or: python -m deploy smoke'
-        )
+        _report_apply(config, deployed.endpoint_ids, urls)
+        if DeployStage.ORCHESTRATOR in deployed.endpoint_ids:
+            orchestrator = urls.load_balancer_url(deployed.endpoint_ids[DeployStage.ORCHESTRATOR])
+            write_orchestrator_env(env_file, config, deployed, orchestrator)
+            _say(f"Wrote {env_file} (the endpoint ids; no secrets).")
+        else:
+            remove_orchestrator_env(env_file, config, _say)
         return 0
     if args.command == "smoke":
         ids = _find_ids(api, config)
         smoker = Smoker(urls, api_key, timeout_s=args.timeout, sleep=sleep)
         try:
-            results = run_smoke(smoker, ids)
+            results = run_smoke(smoker, ids, smart=config.smart)
         finally:
             smoker.close()
         _say(describe_results(results))

@@ -35,6 +35,10 @@ class DeployStage(StrEnum):
     INFERENCE = Endpoint.INFERENCE.value
     INFERENCE_CPU = Endpoint.INFERENCE_CPU.value
     POSTPROCESS = Endpoint.POSTPROCESS.value
+    # The single layout's all-stage handler (image `single`) on a GPU, and the same image on
+    # a CPU instance on ONNX Runtime for its smart variant: the cost model's names for them.
+    SINGLE = "single"
+    SINGLE_CPU = "single_cpu"
     ORCHESTRATOR = "orchestrator"
 
     @property
@@ -45,6 +49,17 @@ class DeployStage(StrEnum):
 
 # The order stages are created in: the orchestrator last, once the others have ids.
 STAGES: tuple[DeployStage, ...] = tuple(DeployStage)
+
+
+class Layout(StrEnum):
+    """How the pipeline is spread over endpoints (`make cost --recommend` says which pays)."""
+
+    # Three stage endpoints in sequence, called by the orchestrator.
+    SPLIT = "split"
+    # The orchestrator runs preprocess and postprocess itself; only inference is an endpoint.
+    INLINE = "inline"
+    # One GPU endpoint runs all three stages in one job; the orchestrator is optional.
+    SINGLE = "single"
 
 
 class ConfigError(Exception):
@@ -84,6 +99,10 @@ class DeploymentSettings(_Strict):
     registry: str
     tag: str
     registry_auth_id: str = ""
+    layout: Layout = Layout.SPLIT
+    # Short texts' inference on a CPU (ONNX Runtime). Unset: on when the file has
+    # [stages.inference_cpu], which is what such a file meant before `smart` existed.
+    smart: bool | None = None
 
     @field_validator("name")
     @classmethod
@@ -122,7 +141,8 @@ class StageSettings(_Strict):
     workers_min: int = Field(ge=0)
     workers_max: int = Field(ge=1)
     idle_timeout_s: int = Field(ge=1, le=3600)
-    execution_timeout_s: int = Field(ge=1)
+    # Runpod's executionTimeout: 5 s to 7 days.
+    execution_timeout_s: int = Field(ge=5, le=7 * 24 * 3600)
     scaler: Scaler
     flashboot: bool = True
     container_disk_gb: int = Field(ge=1)
@@ -217,17 +237,26 @@ class StageSettings(_Strict):
 
 
 class Stages(_Strict):
-    preprocess: StageSettings
-    inference: StageSettings
+    # Each layout needs some of these (deploy/layouts.py); checks name a missing one.
+    preprocess: StageSettings | None = None
+    inference: StageSettings | None = None
     # Without it, the orchestrator has no CPU inference endpoint: /classify-smart uses the GPU.
     inference_cpu: StageSettings | None = None
-    postprocess: StageSettings
-    orchestrator: StageSettings
+    postprocess: StageSettings | None = None
+    single: StageSettings | None = None
+    single_cpu: StageSettings | None = None
+    orchestrator: StageSettings | None = None
 
 
 class DeployConfig(_Strict):
     deployment: DeploymentSettings
     stages: Stages
+
+    @property
+    def smart(self) -> bool:
+        if self.deployment.smart is not None:
+            return self.deployment.smart
+        return self.stages.inference_cpu is not None
 
     @property
     def listed_stages(self) -> tuple[DeployStage, ...]:

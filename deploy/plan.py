@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from deploy.config import STAGES, DeployConfig, DeployStage, is_secret_reference, is_sensitive_key
+from deploy.layouts import deployed_stages, describe_layout
 from deploy.runpod_api import Account
 from deploy.spec import endpoint_input, ownership_marker, template_input
 
@@ -190,6 +191,7 @@ def plan_endpoint(
 @dataclass
 class Plan:
     steps: list[Step]
+    layout: str = ""
 
     @property
     def blocked(self) -> list[Step]:
@@ -216,9 +218,13 @@ def ours_of_stage(
 
 
 def plan_removal(config: DeployConfig, stage: DeployStage, account: Account) -> list[Step]:
-    """Delete what this deployment made for a stage the file no longer lists: endpoints first."""
+    """Delete what this deployment made for a stage it no longer deploys: endpoints first."""
     templates, endpoints = ours_of_stage(config, stage, account)
-    reason = f"[stages.{stage.value}] is no longer in the file"
+    reason = (
+        f'layout "{config.deployment.layout}" does not use [stages.{stage.value}]'
+        if config.lists(stage)
+        else f"[stages.{stage.value}] is no longer in the file"
+    )
     return [
         Step("endpoint", stage, config.endpoint_name(stage), "delete", e, {}, reason=reason)
         for e in endpoints
@@ -231,16 +237,17 @@ def plan_removal(config: DeployConfig, stage: DeployStage, account: Account) -> 
 def plan_deployment(config: DeployConfig, account: Account) -> Plan:
     steps: list[Step] = []
     endpoint_ids: dict[DeployStage, str] = {}
-    for stage in config.listed_stages:
+    deployed = deployed_stages(config)
+    for stage in deployed:
         template = plan_template(config, stage, account, endpoint_ids)
         endpoint = plan_endpoint(config, stage, account, template)
         endpoint_ids[stage] = endpoint.id or pending_id(endpoint.name)
         steps += [template, endpoint]
     # After the orchestrator's update, which stops it calling them.
     for stage in STAGES:
-        if not config.lists(stage):
+        if stage not in deployed:
             steps += plan_removal(config, stage, account)
-    return Plan(steps)
+    return Plan(steps, describe_layout(config))
 
 
 # -- how a plan reads -----------------------------------------------------------------------
@@ -272,8 +279,12 @@ def describe_step(step: Step) -> list[str]:
     return lines
 
 
+def _endpoints(plan: Plan, action: Action) -> str:
+    return ", ".join(s.name for s in plan.steps if s.kind == "endpoint" and s.action == action)
+
+
 def describe_plan(plan: Plan) -> str:
-    lines: list[str] = []
+    lines: list[str] = [plan.layout, ""] if plan.layout else []
     for step in plan.steps:
         lines += describe_step(step)
     summary = (
@@ -284,4 +295,10 @@ def describe_plan(plan: Plan) -> str:
         summary += f", {plan.count('delete')} to delete"
     if plan.blocked:
         summary += f", {len(plan.blocked)} blocked (apply refuses until they are resolved)"
-    return "\n".join([*lines, "", summary + "."])
+    # What a layout switch comes to, in one place: the endpoints made and the ones deleted.
+    endpoint_lines = [
+        f"Endpoints to {action}: {names}."
+        for action in ("create", "delete")
+        if (names := _endpoints(plan, action))
+    ]
+    return "\n".join([*lines, "", summary + ".", *endpoint_lines])

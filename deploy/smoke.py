@@ -1,6 +1,8 @@
-"""Try what apply made: each queue endpoint runs one job (a worker's own test_input.json, or
-cleaned text for the inference endpoints), the orchestrator one /classify and, with a CPU
-inference endpoint, one /classify-smart that must be answered there; each result is reported
+"""Try what apply made: each queue endpoint runs one job (a worker's own test_input.json,
+cleaned text for the inference endpoints, {"text": ...} for the single layout's all-stage
+endpoints, whose answer must be a classification), the orchestrator (where the layout has
+one) one /classify and, when smart, one /classify-smart that must be answered on the CPU
+route; each result is reported
 with its time in the queue (a cold start included) and its execution time, as Runpod
 measured them.
 """
@@ -27,16 +29,20 @@ WORKER_FOLDERS = {
     DeployStage.PREPROCESS: "preprocess_worker",
     DeployStage.POSTPROCESS: "postprocess_worker",
 }
-# The stages the orchestrator's answer times (the CPU inference endpoint's job is timed as
-# the inference stage).
-PIPELINE_STAGES = (DeployStage.PREPROCESS, DeployStage.INFERENCE, DeployStage.POSTPROCESS)
+# The all-stage endpoints: their job is what /classify takes, and answers what it answers.
+ALL_STAGE_ENDPOINTS = (DeployStage.SINGLE, DeployStage.SINGLE_CPU)
 CLASSIFY_PATH = "/classify"
 SMART_PATH = "/classify-smart"
 # What /classify-smart answers when it did not use the CPU endpoint it should have.
 _CPU_MISSED = {RouteReason.CPU_UNREACHABLE, RouteReason.NO_CPU_ENDPOINT}
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
-# A load balancer answers these while no worker is ready yet.
+# A load balancer answers these while no worker is ready yet: a gateway error, or HTTP 400
+# with one of Runpod's documented no-worker messages.
 _LB_NOT_READY = {502, 503, 504}
+_LB_NO_WORKER_MESSAGES = ("no workers available", "timed out waiting for worker")
+# Runpod's bounds on a job's policy: executionTimeout from 5 s, ttl from 10 s.
+_MIN_EXECUTION_TIMEOUT_MS = 5_000
+_MIN_TTL_MS = 10_000
 
 
 @dataclass
@@ -50,6 +56,7 @@ class SmokeResult:
     execution_ms: int | None = None
     detail: str = ""
     notes: list[str] = field(default_factory=list)
+    output: Any = None
 
 
 def _job_error(error: Any) -> str:
@@ -92,20 +99,36 @@ class Smoker:
     def close(self) -> None:
         self._client.close()
 
+    def policy(self) -> dict[str, int]:
+        """The smoke job may neither run nor wait in the queue longer than the smoke waits."""
+        timeout_ms = int(self.timeout_s * 1000)
+        return {
+            "executionTimeout": max(timeout_ms, _MIN_EXECUTION_TIMEOUT_MS),
+            "ttl": max(timeout_ms, _MIN_TTL_MS),
+        }
+
     def queue(self, stage: DeployStage, endpoint_id: str, job_input: dict[str, Any]) -> SmokeResult:
         base = self.urls.queue_url(endpoint_id)
         started = self.clock()
         deadline = started + self.timeout_s
         notes: list[str] = []
         body: dict[str, Any] | None = None
-        request = ("POST", f"{base}/runsync", job_input)
+        job_id: str | None = None
+        request = ("POST", f"{base}/runsync", {**job_input, "policy": self.policy()})
         while True:
             method, url, payload = request
             try:
                 response = self._client.request(method, url, json=payload)
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 notes.append(f"{type(exc).__name__}; retried")
                 response = None
+            except httpx.TransportError as exc:
+                if job_id is None:
+                    return self._lost_submission(stage, started, type(exc).__name__, notes)
+                notes.append(f"{type(exc).__name__}; retried")
+                response = None
+            if response is not None and job_id is None and _ambiguous(response.status_code):
+                return self._lost_submission(stage, started, f"HTTP {response.status_code}", notes)
             if response is not None:
                 if response.status_code in (401, 403):
                     return SmokeResult(
@@ -131,11 +154,14 @@ class Smoker:
                     if body.get("status") in _FINAL:
                         break
                     if body.get("id"):
-                        request = ("GET", f"{base}/status/{body['id']}", None)
+                        job_id = str(body["id"])
+                        request = ("GET", f"{base}/status/{job_id}", None)
                 else:
                     notes.append(f"HTTP {response.status_code}; retried")
             if self.clock() >= deadline:
                 last = body.get("status") if body else "no answer"
+                if job_id is not None:
+                    self._cancel(base, job_id, notes)
                 return SmokeResult(
                     stage.value,
                     False,
@@ -156,7 +182,32 @@ class Smoker:
             execution_ms=body.get("executionTime"),
             detail=_summary(body.get("output")) if ok else _job_error(body.get("error")),
             notes=notes,
+            output=body.get("output"),
         )
+
+    def _lost_submission(
+        self, stage: DeployStage, started: float, what: str, notes: list[str]
+    ) -> SmokeResult:
+        """The job may have been accepted: sending it again could run it twice."""
+        return SmokeResult(
+            stage.value,
+            False,
+            what,
+            self.clock() - started,
+            detail="the answer to the job's submission was lost; not sent again, as Runpod "
+            "may have accepted it",
+            notes=notes,
+        )
+
+    def _cancel(self, base: str, job_id: str, notes: list[str]) -> None:
+        """A job the smoke stops waiting for should not run on, and bill, after it."""
+        try:
+            response = self._client.post(f"{base}/cancel/{job_id}")
+        except httpx.TransportError as exc:
+            notes.append(f"cancelling the job failed ({type(exc).__name__})")
+            return
+        if response.status_code >= 400:
+            notes.append(f"cancelling the job answered HTTP {response.status_code}")
 
     def classify(self, endpoint_id: str, path: str = CLASSIFY_PATH) -> SmokeResult:
         """One POST of SMOKE_TEXT to the orchestrator's `path`, waiting out a cold start."""
@@ -201,10 +252,12 @@ class Smoker:
         classification = body.get("classification") or {}
         detail = f"{classification.get('label')} ({classification.get('confidence', 0):.3f})"
         timings = body.get("timings") or {}
-        for stage in PIPELINE_STAGES:
-            timing = timings.get(stage.value) or {}
+        # The hops that ran in this layout: the orchestrator's answer names them.
+        for hop, timing in timings.items():
+            if not isinstance(timing, dict):
+                continue
             notes.append(
-                f"{stage.value} via the orchestrator: queue {_ms(timing.get('queue_ms'))}, "
+                f"{hop} via the orchestrator: queue {_ms(timing.get('queue_ms'))}, "
                 f"execution {_ms(timing.get('execution_ms'))}, round trip "
                 f"{_ms(timing.get('round_trip_ms'))}"
             )
@@ -223,9 +276,17 @@ def _route(body: dict[str, Any]) -> tuple[bool, str]:
     return True, said
 
 
+def _ambiguous(status_code: int) -> bool:
+    """A submission answered so may or may not have been accepted (429 certainly was not)."""
+    return status_code >= 500
+
+
 def _lb_not_ready(response: httpx.Response) -> bool:
     """Runpod's load balancer while no worker is up, not the orchestrator's own error (which
     carries an error_type: a stage that is down or timed out is a result to report)."""
+    if response.status_code == 400:
+        text = response.text.lower()
+        return "error_type" not in text and any(m in text for m in _LB_NO_WORKER_MESSAGES)
     if response.status_code not in _LB_NOT_READY:
         return False
     try:
@@ -259,22 +320,43 @@ def _job_input(stage: DeployStage, repo_root: Path) -> dict[str, Any]:
     if stage in WORKER_FOLDERS:
         path = repo_root / WORKER_FOLDERS[stage] / "test_input.json"
         return json.loads(path.read_text("utf-8"))
+    if stage in ALL_STAGE_ENDPOINTS:
+        return {"input": {"text": SMOKE_TEXT}}
     # The inference worker's test_input.json is made per model (scripts/write_test_input.py)
     # and each deployed image baked its own; cleaned text is classified by any model.
     return INFERENCE_SMOKE_INPUT
 
 
+def _classified(result: SmokeResult) -> SmokeResult:
+    """An all-stage endpoint's job must answer what /classify answers: a classification."""
+    output = result.output if isinstance(result.output, dict) else {}
+    classification = output.get("classification")
+    if result.ok and not (isinstance(classification, dict) and classification.get("label")):
+        result.ok = False
+        result.detail = "the answer has no classification: " + result.detail
+    return result
+
+
 def run_smoke(
-    smoker: Smoker, endpoint_ids: dict[DeployStage, str], repo_root: Path = REPO_ROOT
+    smoker: Smoker,
+    endpoint_ids: dict[DeployStage, str],
+    repo_root: Path = REPO_ROOT,
+    *,
+    smart: bool | None = None,
 ) -> list[SmokeResult]:
-    results = [
-        smoker.queue(stage, endpoint_ids[stage], _job_input(stage, repo_root))
-        for stage in STAGES
-        if stage in endpoint_ids and stage is not DeployStage.ORCHESTRATOR
-    ]
-    orchestrator = endpoint_ids[DeployStage.ORCHESTRATOR]
+    """`endpoint_ids` holds the layout's endpoints; smart (by default: a CPU inference
+    endpoint is among them) adds a /classify-smart through the orchestrator."""
+    results = []
+    for stage in STAGES:
+        if stage not in endpoint_ids or stage is DeployStage.ORCHESTRATOR:
+            continue
+        result = smoker.queue(stage, endpoint_ids[stage], _job_input(stage, repo_root))
+        results.append(_classified(result) if stage in ALL_STAGE_ENDPOINTS else result)
+    orchestrator = endpoint_ids.get(DeployStage.ORCHESTRATOR)
+    if orchestrator is None:
+        return results
     results.append(smoker.classify(orchestrator))
-    if DeployStage.INFERENCE_CPU in endpoint_ids:
+    if DeployStage.INFERENCE_CPU in endpoint_ids if smart is None else smart:
         results.append(smoker.classify(orchestrator, SMART_PATH))
     return results
 

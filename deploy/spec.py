@@ -11,8 +11,8 @@ runpodctl, runpod-python): `saveTemplate` takes a serverless template (`isServer
 from typing import Any
 
 from deploy.catalog import cuda_version_key
-from deploy.checks import WIRED_KEYS
 from deploy.config import DeployConfig, DeployStage
+from deploy.layouts import orchestrator_wiring, stage_defaults
 
 ENDPOINT_TYPES = {"queue": "QB", "load_balancer": "LB"}
 # What only a GPU endpoint carries.
@@ -24,20 +24,13 @@ def ownership_marker(config: DeployConfig) -> str:
     return f"Managed by `python -m deploy` (deployment '{config.deployment.name}')."
 
 
-def wired_endpoints(config: DeployConfig, endpoint_ids: dict[DeployStage, str]) -> dict:
-    """The orchestrator's endpoint settings: each stage's id, empty for a stage left out."""
-    return {
-        key: endpoint_ids[stage] if config.lists(stage) else "" for stage, key in WIRED_KEYS.items()
-    }
-
-
 def template_env(
     config: DeployConfig, stage: DeployStage, endpoint_ids: dict[DeployStage, str]
 ) -> dict:
     settings = config.stage(stage)
-    env = dict(settings.env)
+    env = stage_defaults(stage) | settings.env
     if stage is DeployStage.ORCHESTRATOR:
-        env |= wired_endpoints(config, endpoint_ids)
+        env |= orchestrator_wiring(config, endpoint_ids)
     if settings.http_port is not None:
         # A load balancer's server listens on PORT and is health-checked on PORT_HEALTH.
         env.setdefault("PORT", str(settings.http_port))

@@ -8,6 +8,14 @@
 # The image carries the model's tokenizer files, config.json and model.onnx, exported from the
 # same MODEL_ID/MODEL_REVISION as the GPU image's weights, and runs with HF_HUB_OFFLINE=1.
 
+# Where the model comes from (MODEL_SOURCE): "hub" (the default) downloads MODEL_ID at
+# MODEL_REVISION in the model stage. "context" takes a local model directory instead, offline:
+# its files in the build context's .cache/image-model/, and MODEL_ID=/opt/hf-home/local-model
+# (`make images` builds so with the tiny test model; see "Images" in README.md). Here the
+# directory must already hold model.onnx (`python -m scripts.export_onnx DIR`): a "context"
+# build installs no torch.
+ARG MODEL_SOURCE=hub
+
 # --- builder: a virtualenv with exactly inference_worker/requirements-cpu.txt -------------
 FROM python:3.11.17-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -22,7 +30,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 # export it; only the cache (tokenizer files, config.json, model.onnx; the weights dropped)
 # reaches the image. HF_TOKEN is an optional build secret: mounted for this RUN only, never
 # written to a layer.
-FROM python:3.11.17-slim-bookworm AS model
+FROM python:3.11.17-slim-bookworm AS model-hub
 ARG MODEL_ID=distilbert/distilbert-base-uncased-finetuned-sst-2-english
 ARG MODEL_REVISION=main
 ENV PIP_NO_CACHE_DIR=1 \
@@ -51,6 +59,26 @@ COPY scripts/write_test_input.py /build/scripts/
 COPY worker_runtime/ /build/worker_runtime/
 COPY preprocess_worker/ /build/preprocess_worker/
 RUN HF_HUB_OFFLINE=1 /opt/export-venv/bin/python -m scripts.write_test_input /build/test_input.json
+
+# --- model-context: a local model directory, already exported to model.onnx -------------
+# The same cache layout and test input as model-hub, made with the runtime's own virtualenv.
+FROM builder AS model-context
+ARG MODEL_ID=/opt/hf-home/local-model
+ENV HF_HOME=/opt/hf-home \
+    HF_HUB_OFFLINE=1 \
+    MODEL_ID=${MODEL_ID}
+WORKDIR /build
+COPY .cache/image-model/ /opt/hf-home/local-model/
+COPY contracts/ /build/contracts/
+COPY scripts/__init__.py scripts/prepare_model.py scripts/write_test_input.py /build/scripts/
+COPY preprocess_worker/ /build/preprocess_worker/
+# model.onnx holds the weights: the image serves it alone, as a hub build's does.
+RUN rm -f /opt/hf-home/local-model/*.safetensors \
+    && /opt/venv/bin/python -m scripts.write_test_input /build/test_input.json
+
+# hadolint reads a stage chosen by a build argument as an image without a tag.
+# hadolint ignore=DL3006
+FROM model-${MODEL_SOURCE} AS model
 
 # --- runtime -----------------------------------------------------------------------------
 FROM python:3.11.17-slim-bookworm

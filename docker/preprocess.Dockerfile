@@ -7,6 +7,12 @@
 # The image carries the model's tokenizer files and config.json only (not the weights),
 # with a tokenizer.json converted at build time when the model ships none.
 
+# Where the model comes from (MODEL_SOURCE): "hub" (the default) downloads MODEL_ID at
+# MODEL_REVISION in the model stage. "context" takes a local model directory instead, offline:
+# its files in the build context's .cache/image-model/, and MODEL_ID=/opt/hf-home/local-model
+# (`make images` builds so with the tiny test model; see "Images" in README.md).
+ARG MODEL_SOURCE=hub
+
 # --- builder: a virtualenv with exactly preprocess_worker/requirements.txt ---------------
 FROM python:3.11.17-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -15,6 +21,16 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 COPY preprocess_worker/requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+# --- model source: nothing for a hub build, the local model for a "context" one -----------
+# Only the stage MODEL_SOURCE names is built, so a hub build never reads .cache/.
+FROM scratch AS model-source-hub
+WORKDIR /opt/hf-home
+FROM scratch AS model-source-context
+COPY .cache/image-model/ /opt/hf-home/local-model/
+# hadolint reads a stage chosen by a build argument as an image without a tag.
+# hadolint ignore=DL3006
+FROM model-source-${MODEL_SOURCE} AS model-source
 
 # --- model: the tokenizer files in a Hugging Face cache ---------------------------------
 # Depends on contracts/, worker_runtime/model_files.py and the requirements only, so a worker
@@ -35,6 +51,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/prepare_model_requirements.
 COPY contracts/ /build/contracts/
 COPY worker_runtime/__init__.py worker_runtime/model_files.py /build/worker_runtime/
 COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
+COPY --from=model-source /opt/hf-home/ /opt/hf-home/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files tokenizer \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks

@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # All-stage worker (LAYOUT=single, GPU): preprocess, inference (torch) and postprocess in one
-# Runpod job, callable from the console or /runsync with {"input": {"text": "..."}}.
-# It holds no model.onnx: a CPU variant (BACKEND=onnx) would need the export the inference-cpu
-# image's build runs.
+# Runpod job, callable from the console or /runsync with {"input": {"text": "..."}}. It holds
+# no model.onnx: a CPU variant (BACKEND=onnx) would need the export the inference-cpu image's
+# build runs.
 # Build context: the repository root.
 #   docker buildx build --platform linux/amd64 -f docker/single.Dockerfile \
 #     --build-arg MODEL_ID=... --build-arg MODEL_REVISION=... \
@@ -11,6 +11,12 @@
 # libraries as wheels, so the "base" CUDA image (driver hooks, no toolkit) is enough. It
 # needs an NVIDIA driver that supports CUDA 13.0 (R580 or newer) on the host. The whole
 # model is downloaded at build time and the worker runs with HF_HUB_OFFLINE=1.
+
+# Where the model comes from (MODEL_SOURCE): "hub" (the default) downloads MODEL_ID at
+# MODEL_REVISION in the model stage. "context" takes a local model directory instead, offline:
+# its files in the build context's .cache/image-model/, and MODEL_ID=/opt/hf-home/local-model
+# (`make images` builds so with the tiny test model; see "Images" in README.md).
+ARG MODEL_SOURCE=hub
 
 # --- python: CUDA base + Ubuntu 22.04's Python 3.11 -------------------------------------
 FROM nvidia/cuda:13.0.3-base-ubuntu22.04 AS python
@@ -36,6 +42,16 @@ RUN python3.11 -m venv /opt/venv
 COPY single_worker/requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
+# --- model source: nothing for a hub build, the local model for a "context" one -----------
+# Only the stage MODEL_SOURCE names is built, so a hub build never reads .cache/.
+FROM scratch AS model-source-hub
+WORKDIR /opt/hf-home
+FROM scratch AS model-source-context
+COPY .cache/image-model/ /opt/hf-home/local-model/
+# hadolint reads a stage chosen by a build argument as an image without a tag.
+# hadolint ignore=DL3006
+FROM model-source-${MODEL_SOURCE} AS model-source
+
 # --- model: the whole model in a Hugging Face cache --------------------------------------
 # Depends on contracts/, worker_runtime/model_files.py and the requirements only, so a worker
 # code change does not download again. HF_TOKEN is an optional build secret: mounted for this
@@ -51,6 +67,7 @@ WORKDIR /build
 COPY contracts/ /build/contracts/
 COPY worker_runtime/__init__.py worker_runtime/model_files.py /build/worker_runtime/
 COPY scripts/__init__.py scripts/prepare_model.py /build/scripts/
+COPY --from=model-source /opt/hf-home/ /opt/hf-home/
 RUN --mount=type=secret,id=HF_TOKEN,env=HF_TOKEN \
     /opt/venv/bin/python -m scripts.prepare_model --files all \
     && rm -rf /opt/hf-home/xet /opt/hf-home/hub/.locks

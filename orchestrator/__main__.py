@@ -1,4 +1,7 @@
-"""`python -m orchestrator`: serve the API on HOST:PORT (Runpod load balancers set PORT)."""
+"""`python -m orchestrator`: serve the API on HOST:PORT (Runpod load balancers set PORT).
+
+SIGTERM drains first (orchestrator/drain.py); SIGINT stops at once.
+"""
 
 import logging
 import sys
@@ -9,6 +12,7 @@ from pydantic import ValidationError
 from contracts.errors import describe_settings_error
 from orchestrator.access import exposure_warning
 from orchestrator.app import create_app
+from orchestrator.drain import DrainingServer
 from orchestrator.settings import OrchestratorSettings
 
 
@@ -29,8 +33,9 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if warning := exposure_warning(settings):
         logging.getLogger("orchestrator").warning(warning)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -38,7 +43,10 @@ def main() -> None:
         access_log=False,
         # Connections from Runpod's proxy are kept alive; let idle ones go before it does.
         timeout_keep_alive=30,
+        # The drain has already waited for the requests; this only bounds uvicorn's own wait.
+        timeout_graceful_shutdown=5,
     )
+    DrainingServer(config, app.state.services.admission, settings.drain_grace_s).run()
 
 
 if __name__ == "__main__":

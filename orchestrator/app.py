@@ -28,7 +28,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         responses={code: ERROR_RESPONSES[code] for code in (400, 401, 404, 405, 413, 429, 500)},
     )
     app.state.services = services
-    install_middleware(app, settings, services.metrics)
+    install_middleware(app, settings, services)
     install_error_handlers(app, settings.max_request_bytes)
     mount_offline_docs(app)
     app.include_router(pipeline.router(settings.max_batch_texts))

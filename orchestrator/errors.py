@@ -66,14 +66,12 @@ class BodyTooLargeError(OrchestratorError):
 
 
 class TooManyInFlightError(OrchestratorError):
-    """MAX_IN_FLIGHT pipeline requests are already being served."""
+    """Admission's limit of pipeline requests (orchestrator/admission.py) is reached."""
 
     error_type = ErrorType.OVERLOADED
 
-    def __init__(self, max_in_flight: int):
-        super().__init__(
-            f"Too many requests in flight (maximum {max_in_flight}); retry after 1 second"
-        )
+    def __init__(self, limit: int):
+        super().__init__(f"Too many requests in flight (at most {limit} now); retry after 1 second")
         self.headers = {"Retry-After": "1"}
 
 
@@ -87,6 +85,25 @@ class NotInLayoutError(OrchestratorError):
             f"No route {path} in LAYOUT={layout}: its endpoint runs every stage in one job; "
             "see /docs for the routes"
         )
+
+
+class ShuttingDownError(OrchestratorError):
+    """The orchestrator drains after SIGTERM (orchestrator/drain.py): a new request is sent
+    elsewhere; one still running when the grace period ends is cut, its jobs cancelled."""
+
+    error_type = ErrorType.SHUTTING_DOWN
+
+    def __init__(self, cut: bool = False):
+        if cut:
+            super().__init__(
+                "The orchestrator shut down before this request finished; its jobs were cancelled"
+            )
+        else:
+            super().__init__(
+                "The orchestrator is shutting down: send the request again (another worker "
+                "takes it)"
+            )
+            self.headers = {"Retry-After": "1"}
 
 
 class InternalError(OrchestratorError):
@@ -162,6 +179,7 @@ STATUS: dict[type[Exception], int] = {
     BodyTooLargeError: 413,
     TooManyInFlightError: 429,
     NotInLayoutError: 404,
+    ShuttingDownError: 503,
     InternalError: 500,
     StageError: 502,
     StageFailedError: 502,
@@ -192,11 +210,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         405: "The route does not take this method",
         413: "The request body is larger than MAX_REQUEST_BYTES",
         422: "Invalid input: the message names what is wrong, `details` each field",
-        429: "Too many requests (MAX_IN_FLIGHT, or the API key's limits): retry after "
-        "`Retry-After` seconds",
+        429: "Too many requests (admission: ADMISSION, MAX_IN_FLIGHT; or the API key's "
+        "limits): retry after `Retry-After` seconds",
         500: "A bug in the orchestrator: logged by type and request id, never detailed here",
         502: "A stage's job failed: the message names the stage and carries the worker's message",
-        503: "A stage's endpoint cannot be reached, or does not exist",
+        503: "A stage's endpoint cannot be reached, or does not exist; or the orchestrator is "
+        "shutting down (`shutting_down`: send it again, another worker takes it)",
         504: "A stage did not finish within its timeout",
     }.items()
 }

@@ -44,6 +44,11 @@ class Metrics:
         self.in_flight = Gauge(
             "orchestrator_requests_in_flight", "Requests that run stage jobs, now", registry=r
         )
+        self.admission_limit = Gauge(
+            "orchestrator_admission_limit",
+            "Requests that may run stage jobs at once, as admission last set it",
+            registry=r,
+        )
         self.stage_seconds = Histogram(
             "orchestrator_stage_seconds",
             "A stage job's time: the orchestrator's round trip, and Runpod's queue (cold start "

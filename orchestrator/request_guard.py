@@ -1,12 +1,12 @@
-"""What every request passes through first: its id, admission, the client leaving, our bugs.
+"""What every request passes through first: its id, its size, the client leaving, our bugs.
 
 A plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which re-raises a handler's
 exception to the server, where it is logged with its traceback, and resets the connection):
 - a request id, kept from X-Request-ID when sent, on every answer;
 - the body limit: MAX_REQUEST_BYTES, from Content-Length before reading, else counted as
   the bytes arrive (chunked bodies too), answered 413 as soon as it is passed;
-- admission: at most MAX_IN_FLIGHT pipeline requests at once; more are answered 429 with
-  Retry-After at once, instead of queueing without bound;
+- then caller access and admission (orchestrator/access.py, orchestrator/admission.py),
+  which it wraps: they read the request id and start time this sets;
 - a client that goes away before its answer cancels its request, so the stage jobs it
   started are cancelled too (orchestrator/runpod_client.py);
 - an unexpected exception is answered 500 in the error shape and logged once, by type and
@@ -20,7 +20,6 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +27,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orchestrator.errors import (
     BodyTooLargeError,
     InternalError,
-    TooManyInFlightError,
     answer_error,
 )
 from orchestrator.metrics import Metrics
@@ -43,18 +41,12 @@ class RequestGuard:
     def __init__(
         self,
         app: ASGIApp,
-        max_in_flight: int,
         max_request_bytes: int,
-        admitted: Callable[[Scope], bool],
         metrics: Metrics | None = None,
     ):
         self.app = app
         self.metrics = metrics
-        self.max_in_flight = max_in_flight
         self.max_request_bytes = max_request_bytes
-        # Which requests count against MAX_IN_FLIGHT: the ones that run stage jobs.
-        self._admitted = admitted
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +67,6 @@ class RequestGuard:
                 status["complete"] = True
             await send(message)
 
-        counted = self._admitted(scope)
         try:
             if _declared_length(scope) > self.max_request_bytes:
                 # Refused before a byte is read. A body without Content-Length (chunked) is
@@ -85,19 +76,7 @@ class RequestGuard:
                 )
                 await response(scope, receive, send_with_id)
                 return
-            if counted and self.in_flight >= self.max_in_flight:
-                response = answer_error(
-                    TooManyInFlightError(self.max_in_flight), request_id, started
-                )
-                await response(scope, receive, send_with_id)
-                return
-            if counted:
-                self._count_in_flight(+1)
-            try:
-                await self._serve(scope, receive, send_with_id, status)
-            finally:
-                if counted:
-                    self._count_in_flight(-1)
+            await self._serve(scope, receive, send_with_id, status)
         finally:
             # 499, as proxies log it: the client closed the connection before its answer.
             code = CLIENT_CLOSED if status["client_gone"] else status["code"]
@@ -114,11 +93,6 @@ class RequestGuard:
                 f" key={state['key_id']}" if "key_id" in state else "",
                 " (the client went away first)" if status["client_gone"] else "",
             )
-
-    def _count_in_flight(self, change: int) -> None:
-        self.in_flight += change
-        if self.metrics is not None:
-            self.metrics.in_flight.set(self.in_flight)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, status: dict) -> None:
         """Run the app; cancel it if the client leaves first; answer 500 for our own bugs."""

@@ -27,6 +27,7 @@ from orchestrator.errors import (
     StageUnavailableError,
     failed_job_error,
 )
+from orchestrator.job_ttl import DEFAULT_JOB_TTL_S, job_gone_message
 from orchestrator.stage_client import HealthReading
 from orchestrator.transport import POOL_WAIT_S, MethodNotAllowedError, RunpodTransport, json_field
 
@@ -59,6 +60,7 @@ class StageEndpoint:
         pool_wait_s: float = POOL_WAIT_S,
         name: str | None = None,
         variable: str | None = None,
+        ttl_s: float = DEFAULT_JOB_TTL_S,
     ):
         self.stage = stage
         # The stage can have two endpoints (inference on GPU and on CPU): metrics and logs
@@ -71,6 +73,7 @@ class StageEndpoint:
             stage, base_url, client, timeout_s, api_key, pool_wait_s, variable
         )
         self._timeout_s = timeout_s
+        self._ttl_s = ttl_s
         self._poll_interval_s = poll_interval_s
         # Flipped on the first 405: Runpod's local API server only accepts POST there.
         self._status_method = "GET"
@@ -151,8 +154,9 @@ class StageEndpoint:
             payload["policy"] = {
                 # The job may not run longer than anybody waits for it...
                 "executionTimeout": max(timeout_ms, _MIN_EXECUTION_TIMEOUT_MS),
-                # ...nor live on in the queue once the stage has given up on it.
-                "ttl": max(timeout_ms, _MIN_TTL_MS),
+                # TTL counts from submission, queue and cold start included: its own
+                # setting, never shorter than the stage waits (abandoned jobs are cancelled).
+                "ttl": max(int(self._ttl_s * 1000), timeout_ms, _MIN_TTL_MS),
             }
         # Shielded: cancelled while /runsync is in flight, the request still learns the
         # job's id, so the job can be cancelled (see _cancel_later).
@@ -183,11 +187,14 @@ class StageEndpoint:
 
     async def _status(self, job_id: str, deadline: float) -> dict[str, Any]:
         path = f"/status/{job_id}"
+        gone = job_gone_message(job_id, self._ttl_s)
         try:
-            return await self._http.request(self._status_method, path, deadline, idempotent=True)
+            return await self._http.request(
+                self._status_method, path, deadline, idempotent=True, gone=gone
+            )
         except MethodNotAllowedError:
             self._status_method = "POST"
-            return await self._http.request("POST", path, deadline, idempotent=True)
+            return await self._http.request("POST", path, deadline, idempotent=True, gone=gone)
 
     def _cancel_later(self, job: "_Job", reason: str) -> None:
         """Cancel the job in the background: the caller's task may itself be cancelled."""

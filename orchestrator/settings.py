@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +18,7 @@ from contracts import (
 )
 from contracts.layouts import IN_PROCESS, Layout
 from orchestrator.caller_keys import CallerKeys, configured_keys
+from orchestrator.job_ttl import DEFAULT_JOB_TTL_S
 
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 
@@ -179,6 +180,13 @@ class OrchestratorSettings(BaseSettings):
             "Off: a long input that timed out on the GPU would be slow on the CPU too."
         ),
     )
+    # Not the stage timeout: see orchestrator/job_ttl.py.
+    job_ttl_s: float = Field(
+        default=DEFAULT_JOB_TTL_S,
+        ge=10,
+        description="How long Runpod keeps a submitted job (its policy.ttl), queue and cold "
+        "start included; never below the stage's timeout.",
+    )
     poll_interval_s: float = Field(
         default=0.5,
         gt=0,
@@ -209,8 +217,39 @@ class OrchestratorSettings(BaseSettings):
         default=64,
         ge=1,
         description=(
-            "Pipeline requests (every `POST`) served at once; more are answered 429 with "
-            "`Retry-After: 1` instead of queueing without bound."
+            "The hard ceiling on pipeline requests (every `POST`) served at once; admission "
+            "keeps fewer in flight when latency says so (`ADMISSION`)."
+        ),
+    )
+    admission: Literal["latency", "fixed"] = Field(
+        default="latency",
+        description=(
+            "`latency`: admit as many pipeline requests as keep their round trip within "
+            "`ADMISSION_LATENCY_TOLERANCE` times the unloaded one (at most `MAX_IN_FLIGHT`) "
+            "and answer the rest 429 with `Retry-After: 1` at once. `fixed`: `MAX_IN_FLIGHT` "
+            "alone. How: orchestrator/admission.py."
+        ),
+    )
+    admission_latency_tolerance: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="The round trip admission holds to, as a multiple of the unloaded one.",
+    )
+    admission_probe_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How often the unloaded round trip is measured again when no request ran alone "
+            "lately (one request at a time for the ten requests that takes)."
+        ),
+    )
+    drain_grace_s: float = Field(
+        default=8.0,
+        ge=0,
+        description=(
+            "On SIGTERM, how long requests in flight may take to finish (new ones get 503, "
+            "`/ping` 503) before what is left is cancelled with its jobs. Under Docker's "
+            "default stop timeout of 10 s."
         ),
     )
     coalesce_wait_ms: float = Field(

@@ -82,9 +82,16 @@ class RunpodTransport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def request(
-        self, method: str, path: str, deadline: float, json: Any = None, idempotent: bool = False
+        self,
+        method: str,
+        path: str,
+        deadline: float,
+        json: Any = None,
+        idempotent: bool = False,
+        gone: str | None = None,
     ) -> dict[str, Any]:
-        """One API call, answered by its JSON object, retried as the module says."""
+        """One API call, answered by its JSON object, retried as the module says. `gone`: what
+        a 404 means when the call asks about an accepted job (the endpoint exists)."""
         delay = 0.2
         for attempt in range(1, RETRIES + 2):
             may_retry = attempt <= RETRIES
@@ -130,10 +137,10 @@ class RunpodTransport:
             if may_retry and (code == 429 or (idempotent and code >= 500)):
                 delay = await _backoff(_retry_after(response, delay), deadline)
                 continue
-            return self._json(response)
+            return self._json(response, gone)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
+    def _json(self, response: httpx.Response, gone: str | None = None) -> dict[str, Any]:
         code = response.status_code
         if code == 405:
             raise MethodNotAllowedError()
@@ -141,6 +148,8 @@ class RunpodTransport:
             raise StageUnavailableError(
                 self.stage, f"the endpoint refused the API key (HTTP {code}): check RUNPOD_API_KEY"
             )
+        if code == 404 and gone is not None:
+            raise StageUnavailableError(self.stage, gone)
         if code == 404:
             raise StageUnavailableError(
                 self.stage,

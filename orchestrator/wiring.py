@@ -24,6 +24,7 @@ from contracts import (
 )
 from contracts.layouts import IN_PROCESS, Layout
 from orchestrator.access import install_caller_access
+from orchestrator.admission import Admission, AdmissionMiddleware, FixedLimit, LatencyLimit
 from orchestrator.coalescing import Answer, Coalescer
 from orchestrator.errors import StageUnavailableError
 from orchestrator.gpu_availability import GpuAvailability
@@ -43,6 +44,7 @@ class Services:
     def __init__(self, settings: OrchestratorSettings):
         self.settings = settings
         self.metrics = Metrics()
+        self.admission = Admission(admission_limit(settings), self.metrics)
         self.prices = settings.prices()
         self.pipeline: Pipeline
         self.coalescer: Coalescer
@@ -155,6 +157,7 @@ def runpod_endpoints(
             hosted=config.hosted,
             name=endpoint.value,
             variable=endpoint.variable,
+            ttl_s=settings.job_ttl_s,
         )
     return endpoints
 
@@ -178,18 +181,27 @@ def inference_router(
 
 
 def runs_stage_jobs(scope: Scope) -> bool:
-    """The requests MAX_IN_FLIGHT counts: every POST starts stage jobs."""
+    """The requests admission counts: every POST starts stage jobs."""
     return scope.get("method") == "POST"
 
 
-def install_middleware(app: FastAPI, settings: OrchestratorSettings, metrics: Metrics) -> None:
+def admission_limit(settings: OrchestratorSettings) -> LatencyLimit | FixedLimit:
+    if settings.admission == "fixed":
+        return FixedLimit(settings.max_in_flight)
+    return LatencyLimit(
+        settings.max_in_flight,
+        settings.admission_latency_tolerance,
+        settings.admission_probe_interval_s,
+    )
+
+
+def install_middleware(app: FastAPI, settings: OrchestratorSettings, services: Services) -> None:
     """The middleware stack, outermost last (Starlette wraps each new one around the rest):
-    RequestGuard, then caller keys, then the routes."""
+    RequestGuard, then caller keys, then admission, then the routes."""
+    app.add_middleware(AdmissionMiddleware, admission=services.admission, counts=runs_stage_jobs)
     install_caller_access(app, settings)
     app.add_middleware(
         RequestGuard,
-        max_in_flight=settings.max_in_flight,
         max_request_bytes=settings.max_request_bytes,
-        admitted=runs_stage_jobs,
-        metrics=metrics,
+        metrics=services.metrics,
     )

@@ -120,11 +120,13 @@ class LocalStack:
         python: str = sys.executable,
         ready_timeout_s: float = 180.0,
         without: Collection[str] = (),
+        worker_niceness: int = 0,
         layout: str = "split",
     ):
         """The workers `layout` needs and the orchestrator, told LAYOUT. `without` names
         workers not to start. The orchestrator is told that every worker not started has no
-        endpoint (unless `env` names one)."""
+        endpoint (unless `env` names one). `worker_niceness` lowers the workers' CPU
+        priority, as if they ran on machines of their own (benchmarks.overload)."""
         if layout not in LAYOUTS:
             raise StartupError(f"LAYOUT={layout!r} is not a layout: one of {', '.join(LAYOUTS)}")
         without = {*without, *(n for n, _, _ in WORKERS if n not in LAYOUT_WORKERS[layout])}
@@ -139,6 +141,7 @@ class LocalStack:
             Service(
                 name=stage,
                 command=[
+                    *(["nice", "-n", str(worker_niceness)] if worker_niceness else []),
                     python,
                     "handler.py",
                     "--rp_serve_api",
@@ -232,8 +235,11 @@ class LocalStack:
         ]
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        running = [s.process for s in self.services if s.process and s.process.poll() is None]
-        stop_processes(running, timeout_s)
+        # The orchestrator first: on SIGTERM it drains, and the requests in flight need the
+        # workers to finish.
+        for services in ([self.orchestrator], self.workers):
+            running = [s.process for s in services if s.process and s.process.poll() is None]
+            stop_processes(running, timeout_s)
 
     def __enter__(self) -> "LocalStack":
         return self.start()

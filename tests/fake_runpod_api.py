@@ -86,7 +86,16 @@ class FakeRunpodApi:
         self.refused: list[str] = []
         self.failures: list[Failure] = []
         self.jobs: dict[str, dict[str, Any]] = {}
-        self.job_behaviour: dict[str, str] = {}  # endpoint id -> "failed" | "queued"
+        # endpoint id -> "failed" | "queued" | "stuck" (never leaves the queue) | "expired"
+        # (accepted, then deleted: its TTL ran out) | "lost" (accepted, but the answer to
+        # /runsync is an HTTP 502)
+        self.job_behaviour: dict[str, str] = {}
+        self.policies: dict[str, Any] = {}  # job id -> the policy its submission carried
+        self.cancelled: list[str] = []
+        # What a cold load balancer answers before its worker is ready, one per request.
+        self.lb_cold_answers: list[tuple[int, dict[str, Any]]] = [
+            (503, {"error": "no workers available"})
+        ]
         self.template_release_refusals = 0
         self.lb_requests: list[str] = []
         self.lb_error: tuple[int, dict[str, Any]] | None = None  # the orchestrator's own error
@@ -99,6 +108,7 @@ class FakeRunpodApi:
             "max_cpu_tokens": 128,
         }
         self._warm: set[str] = set()
+        self._cold_answered: dict[str, int] = {}
 
     # -- test helpers ---------------------------------------------------------------------
 
@@ -300,12 +310,24 @@ class FakeRunpodApi:
                 "error": '{"error_type": "KeyError", '
                 '"error_message": "boom", "error_traceback": "Traceback: secret-detail"}',
             }
+        elif behaviour == "stuck":
+            job |= {"status": "IN_QUEUE"}
         else:
-            job |= {"status": "COMPLETED", "output": {"echo": job_input}}
+            job |= {"status": "COMPLETED", "output": self._output(endpoint_id, job_input)}
         self.jobs[job_id] = job
-        if behaviour == "queued":
+        if behaviour == "expired":
+            del self.jobs[job_id]
+        if behaviour in ("queued", "expired"):
             return {"id": job_id, "status": "IN_QUEUE"}
         return job
+
+    def _output(self, endpoint_id: str, job_input: Any) -> Any:
+        """An all-stage endpoint (the single layout's) answers a text as /classify does; the
+        others echo their input."""
+        name = self.account.endpoints[endpoint_id]["name"].removesuffix(" -fb")
+        if name.endswith(("-single", "-single-cpu")) and "text" in job_input:
+            return {"classification": {"label": "POSITIVE", "confidence": 0.998}}
+        return {"echo": job_input}
 
     def _build(self) -> FastAPI:
         app = FastAPI()
@@ -333,7 +355,18 @@ class FakeRunpodApi:
             body = await request.json()
             if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
                 return JSONResponse({"error": "input must be an object"}, 400)
-            return self._job(endpoint_id, body["input"])
+            job = self._job(endpoint_id, body["input"])
+            self.policies[job["id"]] = body.get("policy")
+            if self.job_behaviour.get(endpoint_id) == "lost":
+                return JSONResponse({"error": "bad gateway"}, 502)
+            return job
+
+        @app.post("/v2/{endpoint_id}/cancel/{job_id}")
+        async def cancel(endpoint_id: str, job_id: str, request: Request):
+            if not self._authorized(request):
+                return JSONResponse({"error": "Unauthorized"}, 401)
+            self.cancelled.append(job_id)
+            return {"id": job_id, "status": "CANCELLED"}
 
         @app.get("/v2/{endpoint_id}/status/{job_id}")
         async def status(endpoint_id: str, job_id: str, request: Request):
@@ -351,8 +384,12 @@ class FakeRunpodApi:
                 return JSONResponse({"error": "Unauthorized"}, 401)
             self.lb_requests.append(path)
             if endpoint_id not in self._warm:
+                cold = self._cold_answered.get(endpoint_id, 0)
+                if cold < len(self.lb_cold_answers):
+                    self._cold_answered[endpoint_id] = cold + 1
+                    status, answer = self.lb_cold_answers[cold]
+                    return JSONResponse(answer, status)
                 self._warm.add(endpoint_id)
-                return JSONResponse({"error": "no workers available"}, 503)
             if self.lb_error:
                 return JSONResponse(self.lb_error[1], self.lb_error[0])
             timing = {"round_trip_ms": 55.0, "queue_ms": 12, "execution_ms": 9, "jobs": 1}

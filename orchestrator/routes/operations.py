@@ -3,10 +3,15 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from orchestrator.errors import ERROR_RESPONSES
+from orchestrator.errors import (
+    ERROR_RESPONSES,
+    ShuttingDownError,
+    answer_error,
+    request_id_of,
+)
 from orchestrator.health import stage_health
 from orchestrator.wiring import Services, services
 
@@ -24,8 +29,13 @@ async def prometheus_metrics(served: Served) -> Response:
 
 
 @router.get("/ping", summary="Liveness, for Runpod load-balancing endpoints")
-async def ping() -> dict[str, str]:
-    return {"status": "healthy"}
+async def ping(served: Served, request: Request) -> Response:
+    if served.admission.draining:
+        # Runpod's load balancer takes anything but 200 and 204 as unhealthy.
+        return answer_error(
+            ShuttingDownError(), request_id_of(request), getattr(request.state, "started", None)
+        )
+    return JSONResponse({"status": "healthy"})
 
 
 @router.get(

@@ -57,6 +57,8 @@ TEST_INPUT_IMAGES = ("inference", "inference-cpu")
 # The CPU inference image's build stage exports the model to ONNX with these.
 EXPORT_ONNX_FILES = {"scripts/export_onnx.py", "scripts/export_onnx_requirements.txt"}
 DEFAULT_MODEL_ID = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+# A "context" build's local model (MODEL_SOURCE=context): made by `make images`, not in git.
+CONTEXT_MODEL = ".cache/image-model"
 # What every worker runs its stage in; shipped to the worker images only.
 WORKER_RUNTIME = "worker_runtime"
 
@@ -140,8 +142,10 @@ def parse_dockerfile(path: Path) -> list[Stage]:
             _flags, words = instruction.flags_and_operands()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             stages.append(Stage(base=words[0], name=name))
+        elif not stages:
+            # Global build arguments only: what FROM lines may read (MODEL_SOURCE).
+            assert instruction.keyword == "ARG", f"{path.name}:{start}: {keyword} before FROM"
         else:
-            assert stages, f"{path.name}:{start}: instruction before the first FROM"
             stages[-1].instructions.append(instruction)
     assert not logical, f"{path.name}: ends inside a continued line"
     return stages
@@ -260,6 +264,10 @@ def test_copy_sources_exist_and_are_in_the_build_context(component: str) -> None
             *sources, _destination = words
             for source in sources:
                 relative = source.rstrip("/")
+                if relative == CONTEXT_MODEL:
+                    assert stage.name and stage.name.endswith("-context"), instruction.line
+                    assert not excluded_by_dockerignore(f"{CONTEXT_MODEL}/config.json")
+                    continue
                 assert (REPO_ROOT / relative).exists(), f"line {instruction.line}: {source}"
                 assert not excluded_by_dockerignore(relative), (
                     f"line {instruction.line}: {source} is excluded by .dockerignore"
@@ -284,6 +292,7 @@ def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     # and the inference image's the code that writes its test input.
     build_only = {path for path in copied[False] if path.split("/")[0] not in {*shared, own}}
     allowed = PREPARE_MODEL_FILES | (TEST_INPUT_FILES if component in TEST_INPUT_IMAGES else set())
+    allowed |= {CONTEXT_MODEL} if component in MODEL_IMAGES else set()
     if component == "inference-cpu":
         allowed |= EXPORT_ONNX_FILES
     assert build_only <= allowed, f"build stages copy {sorted(build_only)}"
@@ -393,6 +402,12 @@ def test_runtime_stage_settings(component: str) -> None:
 def test_base_images_are_pinned(component: str) -> None:
     earlier_stages: set[str] = set()
     for stage in parse_dockerfile(dockerfile_path(component)):
+        chosen = stage.base.split("${")[0]  # a stage picked by a build argument
+        if stage.base == "scratch" or (
+            "${" in stage.base and any(name.startswith(chosen) for name in earlier_stages)
+        ):
+            earlier_stages.add(stage.name or "")
+            continue
         if stage.base not in earlier_stages:
             image, _, tag = stage.base.partition(":")
             assert tag and tag != "latest", f"{stage.base}: pin a tag"
@@ -453,6 +468,11 @@ def test_dockerignore_lets_in_only_the_components() -> None:
     assert excluded_by_dockerignore("scripts/run_local.py")
 
 
+# The single layout's all-stage image (GPU, like inference), which compose starts only when
+# its profile is asked for.
+SINGLE = "single"
+
+
 # --- compose --------------------------------------------------------------------------------
 
 
@@ -505,9 +525,13 @@ def test_compose_builds_the_dockerfiles_that_exist() -> None:
         context = (COMPOSE_FILE.parent / build["context"]).resolve()
         assert context == REPO_ROOT, f"{name}: the build context is the repository root"
         dockerfile = context / build["dockerfile"]
+        if name == SINGLE and not dockerfile.is_file():
+            continue  # docker/single.Dockerfile comes with single_worker/ (the layouts branch)
         assert dockerfile.is_file(), f"{name}: {build['dockerfile']}"
         built.add(dockerfile.name)
-    assert built == {f"{image}.Dockerfile" for image in IMAGES}
+    assert built - {f"{SINGLE}.Dockerfile"} == {f"{image}.Dockerfile" for image in IMAGES} - {
+        f"{SINGLE}.Dockerfile"
+    }
 
 
 def test_compose_runs_workers_in_local_api_mode() -> None:
@@ -523,8 +547,13 @@ def test_compose_runs_workers_in_local_api_mode() -> None:
 def test_compose_runs_gpu_and_cpu_inference_side_by_side() -> None:
     compose = load_compose()
     services = compose["services"]
-    # Every service starts with a plain `up`: the GPU inference worker beside the ONNX one.
-    assert set(started_by_default(compose)) == set(services) == set(IMAGES)
+    # Every service starts with a plain `up`: the GPU inference worker beside the ONNX one;
+    # the single layout's handler only with `--profile single`.
+    assert set(started_by_default(compose)) == set(IMAGES) - {SINGLE}
+    assert set(services) == set(IMAGES) | {SINGLE}
+    assert services[SINGLE]["profiles"] == [SINGLE]
+    assert services[SINGLE]["build"]["dockerfile"] == f"docker/{SINGLE}.Dockerfile"
+    assert services[SINGLE]["deploy"] == services["inference"]["deploy"]
     devices = services["inference"]["deploy"]["resources"]["reservations"]["devices"]
     assert any("gpu" in device.get("capabilities", []) for device in devices)
     assert services["inference"]["build"]["dockerfile"] == "docker/inference.Dockerfile"

@@ -21,8 +21,17 @@ WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yaml"))
 BIN = Path(sys.executable).parent
 COMPONENTS = ("preprocess", "inference", "postprocess", "orchestrator")
-# The images: one per component, and the inference worker's CPU image (BACKEND=onnx).
-IMAGES = (*COMPONENTS, "inference-cpu")
+# The images: one per component, the inference worker's CPU image (BACKEND=onnx), and the
+# single layout's all-stage handler.
+IMAGES = (*COMPONENTS, "inference-cpu", "single")
+# The single image runs the three workers' stage code: their folders are its own inputs.
+SHARED_STAGE_CODE = {
+    "single": {
+        *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
+        # The orchestrator's pipeline, which runs the three stages in one job.
+        "orchestrator/**",
+    }
+}
 # Another component's files that an image's build stage runs (never copied into the image):
 # the inference images write their test_input.json with the preprocess code.
 BUILD_STAGE_INPUTS = {
@@ -160,6 +169,7 @@ def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests()
         foreign = {f"{folder_of(c)}/**" for c in others if folder_of(c) != folder}
         foreign |= {f"docker/{c}.Dockerfile" for c in others}
         own_paths = set(paths) - BUILD_STAGE_INPUTS.get(component, set())
+        own_paths -= SHARED_STAGE_CODE.get(component, set())
         assert not own_paths & foreign, f"{component}: {sorted(own_paths & foreign)}"
     # Tags and manual runs build every image.
     matrix_step = next(s for s in jobs["changes"]["steps"] if s.get("id") == "matrix")
@@ -184,13 +194,18 @@ def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests()
 
 
 def test_every_file_an_image_copies_is_in_its_rebuild_filter() -> None:
-    from tests.repo.test_dockerfiles import dockerfile_path, parse_dockerfile
+    from tests.repo.test_dockerfiles import CONTEXT_MODEL, dockerfile_path, parse_dockerfile
 
     data = load(WORKFLOW_DIR / "images.yml")
     step = next(s for s in data["jobs"]["changes"]["steps"] if "paths-filter@" in s.get("uses", ""))
     filters = yaml.safe_load(step["with"]["filters"])
     for component in IMAGES:
         patterns = filters[component]
+        if not dockerfile_path(component).is_file():
+            # docker/single.Dockerfile comes with single_worker/ (the layouts branch); no
+            # other image may be missing.
+            assert component == "single", f"docker/{component}.Dockerfile is missing"
+            continue
         for stage in parse_dockerfile(dockerfile_path(component)):
             for instruction in stage.all("COPY"):
                 flags, words = instruction.flags_and_operands()
@@ -198,6 +213,8 @@ def test_every_file_an_image_copies_is_in_its_rebuild_filter() -> None:
                     continue
                 for source in words[:-1]:
                     source = source.rstrip("/")
+                    if source == CONTEXT_MODEL:
+                        continue  # a local build's model, never in git
                     covered = any(
                         source == p or (p.endswith("/**") and source.startswith(p[:-3]))
                         for p in patterns

@@ -45,6 +45,8 @@ def coalescing_url(local_stack):
         "INFERENCE_ENDPOINT": urls["inference"],
         "POSTPROCESS_ENDPOINT": urls["postprocess"],
         "COALESCE_WAIT_MS": str(WAIT_MS),
+        # Every concurrent request admitted: admission by latency starts at one in flight.
+        "ADMISSION": "fixed",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOG_LEVEL": "warning",

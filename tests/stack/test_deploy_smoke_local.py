@@ -4,9 +4,9 @@ workers accept. The deployment is made by `deploy apply` against the stand-in of
 
 import pytest
 
-from deploy.config import STAGES, DeployStage
+from deploy.config import DeployStage
 from tests.fake_runpod_api import API_KEY
-from tests.unit.test_deploy import deploy, deploy_file, fake, server  # noqa: F401 (fixtures)
+from tests.unit.test_deploy import STAGES, deploy, deploy_file, fake, server  # noqa: F401
 
 
 @pytest.mark.slow

@@ -194,6 +194,8 @@ def test_a_key_past_its_requests_in_flight_gets_429_until_one_ends(fake, caplog)
         api_keys=f"{KEY},{OTHER_KEY}",
         api_key_max_in_flight=2,
         open_health_and_metrics=True,
+        # Both requests admitted at once: admission's own limit starts at one (admission.py).
+        admission="fixed",
         preprocess_endpoint="stuck",
         preprocess_timeout_s=2,
     )

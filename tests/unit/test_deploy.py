@@ -10,13 +10,15 @@ import httpx
 import pytest
 
 from deploy.cli import main
-from deploy.config import STAGES
+from deploy.config import DeployStage
 from deploy.runpod_api import RunpodUrls
 from deploy.smoke import INFERENCE_SMOKE_INPUT
 from scripts.local_stack import free_port
 from tests.fake_runpod_api import API_KEY, COLD_START_MS, WARM_QUEUE_MS, serve_fake_runpod_api
 from tests.unit.test_deploy_config import repo_file_text
 
+# The repository file's layout: split, smart (tests/unit/test_deploy_layouts.py has the others).
+STAGES = tuple(s for s in DeployStage if s not in (DeployStage.SINGLE, DeployStage.SINGLE_CPU))
 ENDPOINTS = [f"sentiment-{s.resource_name}" for s in STAGES]
 TEMPLATES = [f"{name}-template" for name in ENDPOINTS]
 CPU_ENDPOINT = "sentiment-inference-cpu"
