@@ -28,7 +28,7 @@ $(STAMP): $(REQUIREMENTS)
 	fi
 	@touch $@
 
-run: $(STAMP) ## The whole pipeline at http://localhost:8888 (PORT, MODEL_ID, ...: see README)
+run: $(STAMP) ## The whole pipeline at http://localhost:8888 (LAYOUT=split|inline|single, PORT, MODEL_ID, ...)
 	$(PY) -m scripts.run_local
 
 test: $(STAMP) lint ## The whole offline suite: ruff, then pytest
@@ -52,6 +52,10 @@ tiny-model: $(STAMP) ## A tiny random model in .cache/tiny-model, for offline tr
 
 benchmark: $(STAMP) ## The pipeline against its limits, with ratios: results in .cache/benchmark/
 	$(PY) -m benchmarks
+
+.PHONY: benchmark-layouts
+benchmark-layouts: $(STAMP) ## split, inline and single side by side: p50, texts/s, CPU per request
+	$(PY) -m benchmarks.layouts
 
 clean: ## Remove .venv and the caches
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

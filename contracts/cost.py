@@ -8,7 +8,7 @@ cost` simulates them). A job shared by several requests (coalescing) is shared o
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from contracts.endpoints import STAGE_ENDPOINTS, Endpoint
 from contracts.errors import Stage
@@ -37,6 +37,9 @@ class RequestCost(BaseModel):
     preprocess: StageCost | None = None
     inference: StageCost | None = None
     postprocess: StageCost | None = None
+    # LAYOUT=single: the all-stage job, at the GPU-only price (stages run in process are
+    # billed as part of the worker that ran them, so they have no line of their own).
+    single: StageCost | None = Field(default=None, exclude_if=lambda v: v is None)
     total_usd: float
     # The same seconds with every stage on the GPU worker's price: the GPU-only layout.
     gpu_only_usd: float
@@ -68,14 +71,16 @@ def request_cost(
     `inference_on` picks the inference price: the GPU endpoint's or the CPU one's."""
     stages: dict[Stage, StageCost] = {}
     basis: Literal["execution_time", "round_trip"] = "execution_time"
-    for stage in STAGES:
+    for stage in (*STAGES, Stage.SINGLE):
         timing: StageTiming | None = getattr(timings, stage)
-        if timing is None:
+        if timing is None or timing.in_process:
             continue
         if timing.execution_ms is None:
             basis = "round_trip"
         seconds = billed_seconds(timing) * (stage_shares or {}).get(stage, share)
-        price = prices.for_stage(priced_as(stage, inference_on))
+        price = prices.for_stage(
+            "gpu_only" if stage is Stage.SINGLE else priced_as(stage, inference_on)
+        )
         stages[stage] = StageCost(
             billed_s=round(seconds, _SECONDS_DIGITS),
             usd_per_s=price,

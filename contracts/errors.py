@@ -15,6 +15,8 @@ class Stage(StrEnum):
     PREPROCESS = "preprocess"
     INFERENCE = "inference"
     POSTPROCESS = "postprocess"
+    # LAYOUT=single: the one endpoint that runs all three stages in one job.
+    SINGLE = "single"
 
 
 class ErrorType(StrEnum):

@@ -1,6 +1,6 @@
 """How long each stage of a request took, as the orchestrator measured and Runpod reported."""
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class StageTiming(BaseModel):
@@ -14,6 +14,9 @@ class StageTiming(BaseModel):
     jobs: int = 1
     # Requests whose texts shared this stage's job(s): concurrent requests are coalesced.
     shared_by: int = 1
+    # Run in the process that answered (LAYOUT=inline: the orchestrator's; LAYOUT=single: the
+    # all-stage worker's), not as a job on an endpoint of its own: no hop, nothing billed apart.
+    in_process: bool = Field(default=False, exclude_if=lambda v: not v)
 
 
 class Timings(BaseModel):
@@ -22,4 +25,6 @@ class Timings(BaseModel):
     preprocess: StageTiming | None = None
     inference: StageTiming | None = None
     postprocess: StageTiming | None = None
+    # LAYOUT=single: the one job on the all-stage endpoint, the request's only hop.
+    single: StageTiming | None = Field(default=None, exclude_if=lambda v: v is None)
     total_ms: float

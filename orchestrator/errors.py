@@ -75,6 +75,18 @@ class TooManyInFlightError(OrchestratorError):
         self.headers = {"Retry-After": "1"}
 
 
+class NotInLayoutError(OrchestratorError):
+    """A stage route of a layout that runs no such stage on its own (LAYOUT=single)."""
+
+    error_type = ErrorType.INVALID_INPUT
+
+    def __init__(self, path: str, layout: str):
+        super().__init__(
+            f"No route {path} in LAYOUT={layout}: its endpoint runs every stage in one job; "
+            "see /docs for the routes"
+        )
+
+
 class ShuttingDownError(OrchestratorError):
     """The orchestrator drains after SIGTERM (orchestrator/drain.py): a new request is sent
     elsewhere; one still running when the grace period ends is cut, its jobs cancelled."""
@@ -166,6 +178,7 @@ STATUS: dict[type[Exception], int] = {
     InvalidRequestError: 422,
     BodyTooLargeError: 413,
     TooManyInFlightError: 429,
+    NotInLayoutError: 404,
     ShuttingDownError: 503,
     InternalError: 500,
     StageError: 502,
@@ -193,7 +206,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, description in {
         400: "The request body could not be read (not UTF-8 JSON)",
         401: "API_KEYS is set and the request has no `Authorization: Bearer` key it lists",
-        404: "No route at this path",
+        404: "No route at this path (or none in this LAYOUT: docs/api.md, routes by layout)",
         405: "The route does not take this method",
         413: "The request body is larger than MAX_REQUEST_BYTES",
         422: "Invalid input: the message names what is wrong, `details` each field",

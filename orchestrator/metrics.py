@@ -14,7 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from contracts import ErrorType, InferenceTarget, RequestCost, Route, StageTiming
+from contracts import ErrorType, InferenceTarget, RequestCost, Route, Stage, StageTiming
 from contracts.cost import STAGES, priced_as
 
 # Seconds: from a local job's few milliseconds to a hosted cold start of minutes.
@@ -123,6 +123,8 @@ class Metrics:
             stage_cost = getattr(cost, stage)
             if stage_cost is not None:
                 self.cost.labels(priced_as(stage, inference_on)).inc(stage_cost.usd)
+        if cost.single is not None:
+            self.cost.labels(Stage.SINGLE.value).inc(cost.single.usd)
         self.gpu_only_cost.inc(cost.gpu_only_usd)
 
     def exposition(self) -> bytes:

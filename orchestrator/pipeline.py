@@ -72,6 +72,21 @@ class Pipeline:
         self.metrics.job(endpoint.name, timing)
         return output, timing
 
+    def outcomes(
+        self,
+        requests: list[list[str]],
+        request_ids: list[str] | None,
+        routes: list[RouteChoice] | None,
+    ) -> list[RequestOutcome]:
+        """One outcome per request of a run, counted in the metrics."""
+        ids = request_ids or [""] * len(requests)
+        choices = routes or [RouteChoice.GPU] * len(requests)
+        self.metrics.requests_per_run.observe(len(requests))
+        return [
+            RequestOutcome(texts, rid, choice)
+            for texts, rid, choice in zip(requests, ids, choices, strict=True)
+        ]
+
     async def classify_many(
         self,
         requests: list[list[str]],
@@ -85,13 +100,7 @@ class Pipeline:
         request whose own text a worker refused, or whose inference endpoint failed, gets
         that error in its outcome instead.
         """
-        ids = request_ids or [""] * len(requests)
-        choices = routes or [RouteChoice.GPU] * len(requests)
-        outcomes = [
-            RequestOutcome(texts, rid, choice)
-            for texts, rid, choice in zip(requests, ids, choices, strict=True)
-        ]
-        self.metrics.requests_per_run.observe(len(outcomes))
+        outcomes = self.outcomes(requests, request_ids, routes)
         done: dict[Stage, StageTiming] = {}
         try:
             await self._run(outcomes, done)

@@ -16,6 +16,7 @@ from contracts import (
     Limits,
     StagePrices,
 )
+from contracts.layouts import IN_PROCESS, Layout
 from orchestrator.caller_keys import CallerKeys, configured_keys
 from orchestrator.job_ttl import DEFAULT_JOB_TTL_S
 
@@ -83,6 +84,22 @@ class OrchestratorSettings(BaseSettings):
             "(`/classify-smart` uses the GPU, `route=cpu` is 503)."
         ),
     )
+    # Layouts (docs/architecture.md#layouts); orchestrator/layouts.py builds each one's stages.
+    layout: Layout = Field(
+        default=Layout.SPLIT,
+        description=(
+            "`split`: the three stage endpoints. `inline`: preprocess and postprocess run in "
+            "this process (`INLINE_THREADS`), only `INFERENCE_ENDPOINT` is called; "
+            "`CPU_INFERENCE_ENDPOINT=inline` runs the CPU inference here too (ONNX Runtime). "
+            "`single`: `SINGLE_ENDPOINT` runs all three stages in one job."
+        ),
+    )
+    single_endpoint: str = Field(
+        default="http://localhost:8005",
+        description=(
+            "`LAYOUT=single`: the all-stage endpoint (the `single` image); an id or a URL."
+        ),
+    )
     # After the endpoints, so its check can see them.
     runpod_api_key: SecretStr | None = Field(
         default=None,
@@ -101,6 +118,29 @@ class OrchestratorSettings(BaseSettings):
     postprocess_timeout_s: float = Field(default=30.0, gt=0, description="Likewise.")
     cpu_inference_timeout_s: float = Field(
         default=30.0, gt=0, description="Likewise, for the CPU inference endpoint."
+    )
+    single_timeout_s: float = Field(
+        default=120.0, gt=0, description="Likewise, for the all-stage endpoint (`LAYOUT=single`)."
+    )
+    model_id: str | None = Field(
+        default=None,
+        description=(
+            "`LAYOUT=inline`: the model whose tokenizer preprocess runs with here (and, with "
+            "`CPU_INFERENCE_ENDPOINT=inline`, whose `model.onnx` runs here): the inference "
+            "endpoint's. Unset: the workers' default model."
+        ),
+    )
+    model_revision: str | None = Field(
+        default=None, description="`LAYOUT=inline`: branch, tag or commit of MODEL_ID."
+    )
+    inline_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "`LAYOUT=inline`: threads that run the stages in this process, never on its event "
+            "loop; jobs beyond them wait their turn."
+        ),
     )
     smart_max_cpu_tokens: int = Field(
         default=DEFAULT_SMART_MAX_CPU_TOKENS,
@@ -358,19 +398,32 @@ class OrchestratorSettings(BaseSettings):
         return StagePrices(**{e.value: self.endpoint(e).usd_per_s for e in Endpoint})
 
 
-# The order the API key's error names hosted endpoints in.
-_KEY_CHECK_ORDER = (
-    Endpoint.PREPROCESS,
-    Endpoint.INFERENCE,
-    Endpoint.POSTPROCESS,
-    Endpoint.INFERENCE_CPU,
-)
+# The endpoints each layout calls, in the order the API key's error names hosted ones
+# (LAYOUT=single calls SINGLE_ENDPOINT alone).
+LAYOUT_ENDPOINTS: dict[Layout, tuple[Endpoint, ...]] = {
+    Layout.SPLIT: (
+        Endpoint.PREPROCESS,
+        Endpoint.INFERENCE,
+        Endpoint.POSTPROCESS,
+        Endpoint.INFERENCE_CPU,
+    ),
+    Layout.INLINE: (Endpoint.INFERENCE, Endpoint.INFERENCE_CPU),
+    Layout.SINGLE: (),
+}
 
 
 def _hosted_endpoint_variables(values: Mapping[str, Any]) -> list[str]:
+    """The *_ENDPOINT variables the layout calls that name hosted endpoints."""
     api_base = str(values.get("runpod_api_base", RUNPOD_API_BASE))
+    layout = values.get("layout", Layout.SPLIT)
     named = {
         endpoint.variable: str(values.get(f"{endpoint.setting}_endpoint", "")).strip()
-        for endpoint in _KEY_CHECK_ORDER
+        for endpoint in LAYOUT_ENDPOINTS.get(layout, ())
     }
-    return [variable for variable, url in named.items() if url and is_hosted(url, api_base)]
+    if layout == Layout.SINGLE:
+        named["SINGLE_ENDPOINT"] = str(values.get("single_endpoint", "")).strip()
+    return [
+        variable
+        for variable, url in named.items()
+        if url and url != IN_PROCESS and is_hosted(url, api_base)
+    ]

@@ -96,6 +96,7 @@ def combined_timing(timings: list[StageTiming], wall_ms: float, shared_by: int) 
         execution_ms=max(execution) if execution else None,
         jobs=len(timings),
         shared_by=shared_by,
+        in_process=bool(timings) and all(t.in_process for t in timings),
     )
 
 

@@ -7,7 +7,7 @@ the order a request meets them.
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request
@@ -22,6 +22,7 @@ from contracts import (
     Timings,
     request_cost,
 )
+from contracts.layouts import IN_PROCESS, Layout
 from orchestrator.access import install_caller_access
 from orchestrator.admission import Admission, AdmissionMiddleware, FixedLimit, LatencyLimit
 from orchestrator.coalescing import Answer, Coalescer
@@ -32,7 +33,7 @@ from orchestrator.pipeline import Pipeline
 from orchestrator.request_guard import RequestGuard
 from orchestrator.routing import InferenceRouter, RoutingPolicy
 from orchestrator.runpod_client import StageEndpoint
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.settings import LAYOUT_ENDPOINTS, OrchestratorSettings
 from orchestrator.stage_client import StageClient
 
 
@@ -59,9 +60,12 @@ class Services:
 
     def require_cpu_inference(self) -> None:
         if not self.pipeline.router.has_cpu:
-            raise StageUnavailableError(
-                Stage.INFERENCE, "no CPU inference endpoint: set CPU_INFERENCE_ENDPOINT"
+            fix = (
+                "LAYOUT=single runs its own inference"
+                if self.settings.layout is Layout.SINGLE
+                else "set CPU_INFERENCE_ENDPOINT"
             )
+            raise StageUnavailableError(Stage.INFERENCE, f"no CPU inference endpoint: {fix}")
 
     def charge(
         self,
@@ -81,16 +85,16 @@ class Services:
 
     @asynccontextmanager
     async def serving(self, app: FastAPI) -> AsyncIterator[None]:
-        """The app's lifespan: the connection pool, the stage clients over it, the pipeline."""
+        """The app's lifespan: the connection pool, the stage clients over it (and, in
+        LAYOUT=inline, the thread pool of the stages run here), the pipeline."""
         settings = self.settings
         limits = httpx.Limits(
             max_connections=settings.max_connections,
             max_keepalive_connections=settings.max_connections,
         )
-        async with httpx.AsyncClient(limits=limits) as client:
-            endpoints = runpod_endpoints(settings, client)
-            stages = {e.stage: endpoints[e] for e in STAGE_ENDPOINTS}
-            self.pipeline = Pipeline(stages, self.metrics, inference_router(settings, endpoints))
+        async with AsyncExitStack() as resources:
+            client = await resources.enter_async_context(httpx.AsyncClient(limits=limits))
+            self.pipeline = layout_pipeline(settings, client, self.metrics, resources)
             self.coalescer = Coalescer(
                 self.pipeline.classify_many, settings.coalesce_wait_ms, settings.coalesce_max_texts
             )
@@ -106,15 +110,42 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+def layout_pipeline(
+    settings: OrchestratorSettings,
+    client: httpx.AsyncClient,
+    metrics: Metrics,
+    resources: AsyncExitStack,
+) -> Pipeline:
+    """The pipeline of LAYOUT: its endpoints over `client`, its stages run in this process
+    (LAYOUT=inline) kept open by `resources`. Each layout's modules are imported only when
+    it is chosen: the split layout loads no worker code."""
+    if settings.layout is Layout.SINGLE:
+        from orchestrator.single_layout import SinglePipeline, single_endpoint
+
+        return SinglePipeline(single_endpoint(settings, client, api_key_of(settings)), metrics)
+    endpoints: dict[Endpoint, StageClient] = {**runpod_endpoints(settings, client)}
+    if settings.layout is Layout.INLINE:
+        from orchestrator.inline_layout import inline_stages
+
+        endpoints.update(resources.enter_context(inline_stages(settings)))
+    stages = {e.stage: endpoints[e] for e in STAGE_ENDPOINTS}
+    return Pipeline(stages, metrics, inference_router(settings, endpoints))
+
+
+def api_key_of(settings: OrchestratorSettings) -> str | None:
+    return settings.runpod_api_key.get_secret_value() if settings.runpod_api_key else None
+
+
 def runpod_endpoints(
     settings: OrchestratorSettings, client: httpx.AsyncClient
 ) -> dict[Endpoint, StageEndpoint]:
-    """The three stages' Runpod endpoints, and the CPU inference one when it is set."""
-    api_key = settings.runpod_api_key.get_secret_value() if settings.runpod_api_key else None
+    """The Runpod endpoints LAYOUT calls: the three stages' (LAYOUT=inline: the inference
+    one alone), and the CPU inference one when it is set to an endpoint."""
+    api_key = api_key_of(settings)
     endpoints = {}
-    for endpoint in Endpoint:
+    for endpoint in LAYOUT_ENDPOINTS[settings.layout]:
         config = settings.endpoint(endpoint)
-        if endpoint is Endpoint.INFERENCE_CPU and not config.is_set:
+        if endpoint is Endpoint.INFERENCE_CPU and config.value.strip() in ("", IN_PROCESS):
             continue
         endpoints[endpoint] = StageEndpoint(
             endpoint.stage,
@@ -132,7 +163,7 @@ def runpod_endpoints(
 
 
 def inference_router(
-    settings: OrchestratorSettings, endpoints: dict[Endpoint, StageEndpoint]
+    settings: OrchestratorSettings, endpoints: dict[Endpoint, StageClient]
 ) -> InferenceRouter:
     """The inference stage's endpoints and the policy that picks one per request."""
     gpu, cpu = endpoints[Endpoint.INFERENCE], endpoints.get(Endpoint.INFERENCE_CPU)

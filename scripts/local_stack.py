@@ -25,7 +25,19 @@ WORKERS = [
     ("inference", "inference_worker", 8002),
     ("postprocess", "postprocess_worker", 8003),
     ("cpu_inference", "inference_worker", 8004),
+    # LAYOUT=single: the all-stage worker (single_worker/), the orchestrator's one endpoint.
+    ("single", "single_worker", 8005),
 ]
+LAYOUTS = ("split", "inline", "single")
+# The workers each layout runs (docs/architecture.md#layouts): inline runs preprocess,
+# postprocess and the CPU inference in the orchestrator's own process.
+LAYOUT_WORKERS = {
+    "split": ("preprocess", "inference", "postprocess", "cpu_inference"),
+    "inline": ("inference",),
+    "single": ("single",),
+}
+# What the orchestrator of a layout is told besides the started workers' endpoints.
+LAYOUT_ENV = {"inline": {"CPU_INFERENCE_ENDPOINT": "inline"}}
 # What a worker runs with besides the shared environment.
 WORKER_ENV = {"cpu_inference": {"BACKEND": "onnx"}}
 ORCHESTRATOR_PORT = 8888
@@ -35,6 +47,7 @@ PORT_VARIABLES = {
     "inference": "INFERENCE_PORT",
     "postprocess": "POSTPROCESS_PORT",
     "cpu_inference": "CPU_INFERENCE_PORT",
+    "single": "SINGLE_PORT",
     "orchestrator": "PORT",
 }
 
@@ -108,10 +121,16 @@ class LocalStack:
         ready_timeout_s: float = 180.0,
         without: Collection[str] = (),
         worker_niceness: int = 0,
+        layout: str = "split",
     ):
-        """`without` names workers not to start: the orchestrator is told they have no
+        """The workers `layout` needs and the orchestrator, told LAYOUT. `without` names
+        workers not to start. The orchestrator is told that every worker not started has no
         endpoint (unless `env` names one). `worker_niceness` lowers the workers' CPU
         priority, as if they ran on machines of their own (benchmarks.overload)."""
+        if layout not in LAYOUTS:
+            raise StartupError(f"LAYOUT={layout!r} is not a layout: one of {', '.join(LAYOUTS)}")
+        without = {*without, *(n for n, _, _ in WORKERS if n not in LAYOUT_WORKERS[layout])}
+        env = {"LAYOUT": layout, **LAYOUT_ENV.get(layout, {}), **(env or {})}
         ports = ports or {}
         self.host = host
         self._sink = sink

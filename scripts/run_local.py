@@ -3,10 +3,11 @@
 Fetches the model once (MODEL_ID may name a local directory instead) and exports it to
 model.onnx beside its files (once), starts the four workers in Runpod's local API mode (the
 fourth is the inference worker on ONNX Runtime, /classify-smart's CPU endpoint) and the
-orchestrator, and watches them: Ctrl-C stops them all, and a worker that dies is reported
-and stops the rest. PORT moves the orchestrator, PREPROCESS_PORT, INFERENCE_PORT,
-POSTPROCESS_PORT and CPU_INFERENCE_PORT the workers; an explicit PREPROCESS_ENDPOINT (etc.)
-is passed to the orchestrator as it is.
+orchestrator (LAYOUT=inline: the inference worker alone, the rest in the orchestrator;
+LAYOUT=single: the all-stage worker alone, SINGLE_PORT), and watches them: Ctrl-C stops them
+all, and a worker that dies is reported and stops the rest. PORT moves the orchestrator,
+PREPROCESS_PORT, INFERENCE_PORT, POSTPROCESS_PORT, CPU_INFERENCE_PORT and SINGLE_PORT the
+workers; an explicit PREPROCESS_ENDPOINT (etc.) is passed to the orchestrator as it is.
 """
 
 import os
@@ -68,7 +69,9 @@ def main() -> int:
         for variable in (endpoint_variable(stage) for stage, _, _ in WORKERS)
         if os.environ.get(variable)
     }
+    layout = os.environ.get("LAYOUT", "").strip() or "split"
     stack_options: dict = {
+        "layout": layout,
         "env": {"MODEL_ID": model_id, **endpoints},
         "host": os.environ.get("HOST", "127.0.0.1"),
         "sink": print_line,
@@ -95,7 +98,9 @@ def main() -> int:
         )
         return 1
     print(f"Model files: {path}", flush=True)
-    if not start_cpu_inference(path):
+    # LAYOUT=single has no CPU inference (its worker runs torch); the others need model.onnx.
+    if layout != "single" and not start_cpu_inference(path):
+        stack_options["env"].setdefault("CPU_INFERENCE_ENDPOINT", "")
         stack = LocalStack(ports=ports, without=["cpu_inference"], **stack_options)
     # Runpod's local test mode input for the inference worker, for this model.
     settings = load_settings(PreprocessSettings, "make run")
@@ -114,7 +119,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     print(
-        f"\nPipeline ready at {stack.url}  (API docs: {stack.url}/docs)\n"
+        f"\nPipeline ready at {stack.url}  (API docs: {stack.url}/docs), LAYOUT={layout}\n"
         + "".join(f"  {w.name:<13} worker at {w.url(stack.host)}\n" for w in stack.workers)
         + "".join(f"  the orchestrator calls {k}={v}\n" for k, v in endpoints.items())
         + "Ctrl-C stops them all.\n",

@@ -19,6 +19,7 @@ from inference_worker.settings import InferenceSettings
 from orchestrator.settings import OrchestratorSettings
 from postprocess_worker.settings import PostprocessSettings
 from preprocess_worker.settings import PreprocessSettings
+from single_worker.settings import SingleSettings
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 # The component named in the page's markers, and its settings.
@@ -27,6 +28,7 @@ TABLES: dict[str, type[BaseSettings]] = {
     "preprocess": PreprocessSettings,
     "inference": InferenceSettings,
     "postprocess": PostprocessSettings,
+    "single": SingleSettings,
 }
 
 

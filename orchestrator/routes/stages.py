@@ -21,14 +21,25 @@ from contracts import (
     Stage,
     Timings,
 )
+from contracts.layouts import Layout
 from contracts.postprocess import PostprocessSingleOutput
 from orchestrator.edge import StageCall, inference_call, postprocess_call
+from orchestrator.errors import NotInLayoutError
 from orchestrator.routes.answers import STAGE_ERRORS, timed_answer
 from orchestrator.stage_output import parse_output
 from orchestrator.wiring import Services, services
 
-router = APIRouter()
 Served = Annotated[Services, Depends(services)]
+
+
+def in_layout(request: Request, served: Served) -> None:
+    """LAYOUT=single runs no stage on its own: its stage routes answer 404."""
+    if served.settings.layout is Layout.SINGLE:
+        raise NotInLayoutError(request.url.path, served.settings.layout.value)
+
+
+# Checked before the body is read: a route that is not there has no body to validate.
+router = APIRouter(dependencies=[Depends(in_layout)])
 
 # What each stage route's answer must be, checked before it is passed on.
 _STAGE_OUTPUTS: dict[Stage, Any] = {

@@ -50,20 +50,37 @@ def test_orchestrator_imports_no_ml_library_and_no_worker():
     assert WORKER_RUNTIME not in loaded
 
 
-def imported_packages(folder: Path) -> set[str]:
+# The orchestrator's modules that run stages in its own process (LAYOUT=inline; the all-stage
+# worker runs them too): the only ones that may import worker code, and only inside functions,
+# so an orchestrator of another layout loads none.
+IN_PROCESS_MODULES = {"in_process.py", "inline_layout.py"}
+WORKER_CODE = {*WORKERS, WORKER_RUNTIME}
+
+
+def imported_packages(folder: Path, skip: set[str] = frozenset()) -> set[str]:
+    """Top-level packages the .py files under `folder` import anywhere (files named in
+    `skip` left out)."""
     names: set[str] = set()
     for path in folder.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
+        if path.name in skip:
+            continue
+        names |= packages_imported_by(ast.walk(ast.parse(path.read_text())))
+    return names
+
+
+def packages_imported_by(nodes) -> set[str]:
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
     return names
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_components_import_contracts_and_never_each_other(component):
-    imported = imported_packages(REPO_ROOT / component)
+    imported = imported_packages(REPO_ROOT / component, skip=IN_PROCESS_MODULES)
     assert "contracts" in imported
     assert not imported & (set(COMPONENTS) - {component})
 
@@ -87,7 +104,41 @@ def test_contracts_import_pydantic_alone():
 
 @pytest.mark.parametrize("folder", ["orchestrator", "contracts", "deploy"])
 def test_worker_runtime_is_imported_by_workers_only(folder):
-    assert WORKER_RUNTIME not in imported_packages(REPO_ROOT / folder)
+    assert WORKER_RUNTIME not in imported_packages(REPO_ROOT / folder, skip=IN_PROCESS_MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(IN_PROCESS_MODULES))
+def test_the_orchestrator_imports_worker_code_inside_functions_only(module):
+    """At module level, the in-process modules import no worker code: importing them (as the
+    all-stage worker does) loads nothing a layout does not use."""
+    tree = ast.parse((REPO_ROOT / "orchestrator" / module).read_text())
+    assert not packages_imported_by(tree.body) & WORKER_CODE
+
+
+def test_nothing_imports_the_all_stage_worker():
+    for folder in [*COMPONENTS, WORKER_RUNTIME, "contracts", "deploy"]:
+        assert "single_worker" not in imported_packages(REPO_ROOT / folder)
+
+
+def test_inline_orchestrator_loads_no_torch_or_transformers(tiny_onnx_model_dir):
+    """LAYOUT=inline with the CPU inference here too: tokenizers and ONNX Runtime, never torch
+    or transformers (the orchestrator image holds neither)."""
+    code = (
+        "import json, os, sys\n"
+        "from orchestrator.inline_layout import inline_stages\n"
+        "from orchestrator.settings import OrchestratorSettings\n"
+        f"settings = OrchestratorSettings(layout='inline', model_id={str(tiny_onnx_model_dir)!r},"
+        " cpu_inference_endpoint='inline')\n"
+        "with inline_stages(settings) as stages:\n"
+        "    assert len(stages) == 3, stages\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "tokenizers" in loaded and "onnxruntime" in loaded
+    assert not loaded & {"torch", "transformers", "runpod"}
 
 
 @pytest.mark.parametrize("worker", WORKERS)

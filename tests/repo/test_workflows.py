@@ -26,7 +26,11 @@ COMPONENTS = ("preprocess", "inference", "postprocess", "orchestrator")
 IMAGES = (*COMPONENTS, "inference-cpu", "single")
 # The single image runs the three workers' stage code: their folders are its own inputs.
 SHARED_STAGE_CODE = {
-    "single": {f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")}
+    "single": {
+        *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
+        # The orchestrator's pipeline, which runs the three stages in one job.
+        "orchestrator/**",
+    }
 }
 # Another component's files that an image's build stage runs (never copied into the image):
 # the inference images write their test_input.json with the preprocess code.

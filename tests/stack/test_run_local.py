@@ -163,7 +163,12 @@ def test_run_local_serves_on_the_ports_it_is_given(
         health = httpx.get(f"{url}/health", timeout=30).json()
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail(f"make run did not stop within 60 s of Ctrl-C:\n{log.read_text()}")
     output = log.read_text()
     assert code == 0, output
     assert f"Pipeline ready at {url}" in output

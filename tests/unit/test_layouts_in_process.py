@@ -1,0 +1,181 @@
+"""The layouts' pieces in this process: a stage run on a thread pool in the workers' own job
+wrapper, the all-stage job over the pipeline, and the single layout's errors read back as the
+same StageError (tests/stack/test_layouts.py has them over real processes)."""
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from contracts import ErrorType, FieldError, RouteChoice, Stage, StageTiming, WorkerError
+from contracts.errors import InputRuleError
+from orchestrator.errors import (
+    StageError,
+    StageFailedError,
+    StageOverloadedError,
+    StageRejectedInputError,
+    StageTimeoutError,
+    StageUnavailableError,
+)
+from orchestrator.in_process import InProcessStage, pooled
+from orchestrator.pipeline import Pipeline
+from orchestrator.single_layout import SinglePipeline, error_from_wire, error_wire
+from orchestrator.stage_client import HealthReading
+from single_worker.job import classify_job
+from tests.unit.test_pipeline_in_process import stages
+
+
+def run_in_pool(work) -> tuple[Any, StageTiming]:
+    async def go():
+        with ThreadPoolExecutor(1, thread_name_prefix="stage-pool") as pool:
+            stage = InProcessStage(Stage.POSTPROCESS, pooled(Stage.POSTPROCESS, work, pool))
+            return await stage.run({"items": [], "request_ids": ["r1"]})
+
+    return asyncio.run(go())
+
+
+def test_a_stage_runs_on_the_pool_never_on_the_event_loop():
+    seen = {}
+
+    def work(job_input):
+        seen["thread"] = threading.current_thread().name
+        seen["input"] = job_input
+        return {"ok": True}
+
+    output, timing = run_in_pool(work)
+    assert output == {"ok": True} and timing.in_process
+    assert seen["thread"].startswith("stage-pool")
+    # The request ids are taken out, as a worker's handler takes them.
+    assert seen["input"] == {"items": []}
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "message"),
+    [
+        (InputRuleError("Duplicate label 'A'", field="predictions"), StageRejectedInputError, None),
+        (RuntimeError("secret user text"), StageFailedError, "postprocess stage: Internal error"),
+    ],
+)
+def test_a_stage_failure_is_the_error_its_worker_would_answer(raised, expected, message):
+    def work(job_input):
+        raise raised
+
+    with pytest.raises(expected) as caught:
+        run_in_pool(work)
+    assert caught.value.stage is Stage.POSTPROCESS
+    assert "secret" not in caught.value.message
+    if message:
+        assert caught.value.message.startswith(message)
+    assert caught.value.timings[Stage.POSTPROCESS].in_process
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        StageRejectedInputError(
+            Stage.PREPROCESS, "Text is refused", [FieldError(field="text", message="no")]
+        ),
+        StageFailedError(Stage.POSTPROCESS, "broken", ErrorType.MODEL_ERROR),
+        StageTimeoutError(Stage.INFERENCE, "too slow"),
+        StageUnavailableError(Stage.INFERENCE, "gone"),
+        StageOverloadedError(Stage.INFERENCE, "busy"),
+    ],
+)
+def test_the_all_stage_jobs_error_reads_back_as_the_same_error(error: StageError):
+    error.timings = {Stage.PREPROCESS: StageTiming(round_trip_ms=1.0, in_process=True)}
+    read = error_from_wire(error_wire(error, "req-1"))
+    assert read is not None
+    assert (type(read), read.stage, read.message, read.details, read.error_type) == (
+        type(error),
+        error.stage,
+        error.message,
+        error.details,
+        error.error_type,
+    )
+    assert read.status_code == error.status_code
+    assert read.timings == error.timings
+
+
+@pytest.mark.parametrize("error", ["plain text", WorkerError(error="x", error_type="internal")])
+def test_other_errors_are_not_read_as_the_pipelines(error):
+    wire = error if isinstance(error, str) else error.to_wire()
+    assert error_from_wire(wire) is None
+
+
+def test_the_all_stage_job_answers_as_classify_and_classify_batch():
+    pipeline = Pipeline(stages())
+    one = asyncio.run(classify_job(pipeline, {"text": "good"}))
+    assert one["classification"]["label"] == "POSITIVE"
+    assert "route" not in one and "results" not in one
+    many = asyncio.run(classify_job(pipeline, {"texts": ["fine one", "bad"], "route": "smart"}))
+    assert [r["classification"]["label"] for r in many["results"]] == ["POSITIVE", "NEGATIVE"]
+    assert many["route"]["reason"] == "no_cpu_endpoint"
+
+    refused = asyncio.run(classify_job(pipeline, {"texts": ["good", "refuse me"]}))
+    read = error_from_wire(refused["error"])
+    assert isinstance(read, StageRejectedInputError) and read.message == "Text is refused"
+
+
+class StandInSingleEndpoint:
+    """The all-stage endpoint run by classify_job over the stand-in stages."""
+
+    stage = Stage.SINGLE
+    name = "single"
+
+    def __init__(self) -> None:
+        self.jobs: list[dict[str, Any]] = []
+        self._pipeline = Pipeline(stages())
+
+    async def run(self, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
+        self.jobs.append(job_input)
+        job = {k: v for k, v in job_input.items() if k != "request_ids"}
+        output = await classify_job(self._pipeline, job)
+        if "error" in output:
+            exc = error_from_wire(output["error"])
+            assert exc is not None
+            raise exc
+        return output, StageTiming(round_trip_ms=2.0)
+
+    async def health(self, timeout_s: float) -> HealthReading:
+        return HealthReading(hosted=False, status_code=200)
+
+    async def drain_cancellations(self) -> None:
+        return None
+
+
+def test_the_single_layout_sends_one_job_per_request_and_fails_requests_alone():
+    endpoint = StandInSingleEndpoint()
+    outcomes, shared = asyncio.run(
+        SinglePipeline(endpoint).classify_many(
+            [["good"], ["refuse me"]], ["a", "b"], [RouteChoice.GPU, RouteChoice.SMART]
+        )
+    )
+    assert shared == {}
+    assert [job["request_ids"] for job in endpoint.jobs] == [["a"], ["b"]]
+    assert [job["route"] for job in endpoint.jobs] == ["gpu", "smart"]
+    assert outcomes[0].results[0].classification.label == "POSITIVE"
+    assert set(outcomes[0].timings) == {
+        Stage.PREPROCESS,
+        Stage.INFERENCE,
+        Stage.POSTPROCESS,
+        Stage.SINGLE,
+    }
+    assert isinstance(outcomes[1].error, StageRejectedInputError)
+
+
+def test_the_api_key_is_required_for_the_hosted_endpoints_the_layout_calls_only():
+    from pydantic import ValidationError
+
+    from orchestrator.settings import OrchestratorSettings
+
+    with pytest.raises(ValidationError, match="because SINGLE_ENDPOINT names a hosted endpoint"):
+        OrchestratorSettings(layout="single", single_endpoint="abc123")
+    # Endpoints a layout does not call need no key, and `inline` is no endpoint id.
+    inline = OrchestratorSettings(
+        layout="inline", preprocess_endpoint="abc123", cpu_inference_endpoint="inline"
+    )
+    assert inline.hosted_endpoint_variables() == []
+    with pytest.raises(ValidationError, match="because INFERENCE_ENDPOINT names"):
+        OrchestratorSettings(layout="inline", inference_endpoint="abc123")
