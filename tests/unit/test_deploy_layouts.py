@@ -99,9 +99,12 @@ def test_each_layout_deploys_its_endpoints_and_warns_of_the_tables_it_leaves(lay
     findings = check_deployment(config)
     assert findings.errors == []
     unused = ", ".join(f"[stages.{s.value}]" for s in unused_stages(config))
-    (warning,) = findings.warnings
+    *not_built, warning = findings.warnings
     assert warning.startswith(f'layout "{layout}"') and unused in warning
     assert "apply deletes what it made of them" in warning
+    # single's smart variant is planned, not built: said, not refused.
+    assert len(not_built) == (layout == "single" and smart)
+    assert all("set smart = false" in line for line in not_built)
 
 
 def test_smart_is_on_by_default_only_with_a_cpu_inference_table():
