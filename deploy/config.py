@@ -278,14 +278,16 @@ class DeployConfig(_Strict):
     def template_name(self, stage: DeployStage) -> str:
         return f"{self.endpoint_name(stage)}-template"
 
-    def image(self, stage: DeployStage) -> str:
-        """The full image reference: `<registry>/<image>:<tag>`, or the image as written."""
+    def image(self, stage: DeployStage, name: str | None = None) -> str:
+        """The full image reference: `<registry>/<image>:<tag>`, or the image as written;
+        `name` stands in for the stage's image (deploy.layouts.stage_image)."""
         settings = self.stage(stage)
+        image = name or settings.image
         tag = settings.tag or self.deployment.tag
-        if "/" not in settings.image:
-            return f"{self.deployment.registry}/{settings.image}:{tag}"
-        last = settings.image.rsplit("/", 1)[-1]
-        return settings.image if (":" in last or "@" in last) else f"{settings.image}:{tag}"
+        if "/" not in image:
+            return f"{self.deployment.registry}/{image}:{tag}"
+        last = image.rsplit("/", 1)[-1]
+        return image if (":" in last or "@" in last) else f"{image}:{tag}"
 
     def registry_auth_id(self, stage: DeployStage) -> str:
         own = self.stage(stage).registry_auth_id

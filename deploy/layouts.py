@@ -7,6 +7,10 @@
 - single: one GPU endpoint running all three stages, and the orchestrator if the file lists
   it; smart adds single_cpu, the same image on a CPU instance with BACKEND=onnx.
 
+In inline, the orchestrator's image "orchestrator" stands for "orchestrator-inline"
+(docker/orchestrator-inline.Dockerfile), which holds the CPU stages' code, tokenizers, ONNX
+Runtime and the model; the split orchestrator's image holds none of them.
+
 A stage the file lists but the layout does not use is not deployed (and what apply made of
 it is deleted): the file may hold every layout's tables, so that switching is one line.
 """
@@ -40,6 +44,11 @@ _SMART_STAGE: dict[Layout, DeployStage | None] = {
     Layout.SPLIT: DeployStage.INFERENCE_CPU,
     Layout.INLINE: None,
     Layout.SINGLE: DeployStage.SINGLE_CPU,
+}
+# The image each stage's usual image name stands for in a layout. A full reference, or any
+# other name, is used as written.
+_LAYOUT_IMAGES: dict[tuple[Layout, DeployStage], dict[str, str]] = {
+    (Layout.INLINE, DeployStage.ORCHESTRATOR): {"orchestrator": "orchestrator-inline"},
 }
 # Deployed when the file lists it.
 _OPTIONAL: dict[Layout, tuple[DeployStage, ...]] = {Layout.SINGLE: (DeployStage.ORCHESTRATOR,)}
@@ -84,6 +93,12 @@ def describe_layout(config: DeployConfig) -> str:
     smart = " (smart)" if config.smart else ""
     names = ", ".join(config.endpoint_name(s) for s in deployed_stages(config))
     return f'Layout "{config.deployment.layout}"{smart}: {names}.'
+
+
+def stage_image(config: DeployConfig, stage: DeployStage) -> str:
+    """The image reference the stage's template runs in this layout."""
+    names = _LAYOUT_IMAGES.get((config.deployment.layout, stage), {})
+    return config.image(stage, names.get(config.stage(stage).image))
 
 
 def orchestrator_wiring(config: DeployConfig, endpoint_ids: dict[DeployStage, str]) -> dict:

@@ -12,7 +12,7 @@ from typing import Any
 
 from deploy.catalog import cuda_version_key
 from deploy.config import DeployConfig, DeployStage
-from deploy.layouts import orchestrator_wiring, stage_defaults
+from deploy.layouts import orchestrator_wiring, stage_defaults, stage_image
 
 ENDPOINT_TYPES = {"queue": "QB", "load_balancer": "LB"}
 # What only a GPU endpoint carries.
@@ -44,7 +44,7 @@ def template_input(
     settings = config.stage(stage)
     return {
         "name": config.template_name(stage),
-        "imageName": config.image(stage),
+        "imageName": stage_image(config, stage),
         "dockerArgs": "",
         "containerDiskInGb": settings.container_disk_gb,
         "volumeInGb": 0,

@@ -38,8 +38,16 @@ IMAGE_MODEL_ID = "/opt/hf-home/local-model"
 WORK_DIR = REPO_ROOT / ".cache" / "images"
 TINY_MODEL_DIR = REPO_ROOT / ".cache" / "tiny-model"
 # Every image, CPU ones first: the CUDA ones are the largest and are built last, if they fit.
-IMAGES = ("postprocess", "orchestrator", "preprocess", "inference-cpu", "inference", "single")
-MODEL_IMAGES = {"preprocess", "inference-cpu", "inference", "single"}
+IMAGES = (
+    "postprocess",
+    "orchestrator",
+    "preprocess",
+    "inference-cpu",
+    "orchestrator-inline",
+    "inference",
+    "single",
+)
+MODEL_IMAGES = {"preprocess", "inference-cpu", "orchestrator-inline", "inference", "single"}
 # The images with torch's CUDA build.
 CUDA_IMAGES = ("inference", "single")
 # What each build may take on top of the free-space floor. The CUDA image's virtualenv (torch
@@ -133,7 +141,7 @@ def docker_candidates() -> list[str]:
 
 def prepare_context_model(model_dir: Path, target: Path = CONTEXT_MODEL_DIR) -> Path:
     """Copy the model into the build context and export its model.onnx (for the CPU
-    inference image, whose "context" build installs no torch)."""
+    inference and inline orchestrator images, whose "context" builds install no torch)."""
     if not (model_dir / "config.json").is_file():
         raise BuildError(f"{model_dir} is not a model directory (no config.json)")
     shutil.rmtree(target, ignore_errors=True)

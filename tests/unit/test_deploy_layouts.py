@@ -13,7 +13,7 @@ from cost_model.layouts import LAYOUT_NAMES, SMART_SUFFIX
 from cost_model.layouts import Layout as CostLayout
 from deploy.checks import check_deployment
 from deploy.config import DeployStage, Layout, parse_config
-from deploy.layouts import deployed_stages, unused_stages
+from deploy.layouts import deployed_stages, stage_image, unused_stages
 from tests.unit import test_deploy
 from tests.unit.test_deploy import Run, add_hand_made, env_of, result_rows
 from tests.unit.test_deploy_config import edited, problems, repo_file_text
@@ -420,3 +420,30 @@ def test_destroy_after_a_switch_removes_what_both_layouts_left(fake, deploy):
     fake.failures.clear()
     assert deploy("destroy", "--yes")[0] == 0
     assert fake.account.endpoints == {} and fake.account.templates == {}
+
+
+def test_inline_runs_the_orchestrator_inline_image_and_switching_plans_the_swap(fake, deploy):
+    use(deploy, layout_text("inline", True))
+    code, out, err = deploy("plan")
+    assert code == 0, err
+    assert "/orchestrator-inline:1.0.0" in out
+    assert deploy("apply")[0] == 0
+    image = fake.template_named("sentiment-orchestrator-template")["imageName"]
+    assert image.endswith("/orchestrator-inline:1.0.0")
+
+    use(deploy, layout_text("split", True))
+    code, out, _ = deploy("plan")
+    assert code == 0
+    assert re.search(
+        r'imageName: "\S+/orchestrator-inline:1\.0\.0" -> "\S+/orchestrator:1\.0\.0"', out
+    )
+    assert deploy("apply")[0] == 0
+    image = fake.template_named("sentiment-orchestrator-template")["imageName"]
+    assert image.endswith("/orchestrator:1.0.0")
+
+
+def test_a_full_orchestrator_image_reference_is_used_as_written_in_inline():
+    text = layout_text("inline", True)
+    text = text.replace('image = "orchestrator"', 'image = "docker.io/me/orch:2.0.0"', 1)
+    config = parse_config(text, Path("deploy.toml"))
+    assert stage_image(config, DeployStage.ORCHESTRATOR) == "docker.io/me/orch:2.0.0"
