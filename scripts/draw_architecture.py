@@ -101,21 +101,39 @@ LAYOUTS = [
         "while traffic is short",
     ),
     Layout(
-        name="GPU-only",
-        route="modelled by make cost; not deployable yet",
+        name="inline",
+        route="LAYOUT=inline: the same routes",
         steps=[
             [CLIENT],
-            [Box("orchestrator", "FastAPI, CPU\none job per request", "host")],
             [
                 Box(
-                    "one GPU endpoint",
-                    f"{price(DEFAULT_GPU_USD_PER_S)}\nall three stages\nin one job",
-                    "modelled",
+                    "orchestrator",
+                    f"CPU, {price(DEFAULT_CPU_USD_PER_S)}\n"
+                    "preprocess, postprocess\n(and short texts)",
+                    "host",
+                )
+            ],
+            [GPU_INFERENCE],
+        ],
+        carries=["text", "token windows"],
+        note="the CPU stages run in the orchestrator's own process: one Runpod job per request",
+    ),
+    Layout(
+        name="single",
+        route="LAYOUT=single, or /runsync with no orchestrator",
+        steps=[
+            [CLIENT],
+            [Box("orchestrator", "FastAPI, CPU\noptional", "host")],
+            [
+                Box(
+                    "single",
+                    f"GPU endpoint, {price(DEFAULT_GPU_USD_PER_S)}\nall three stages\nin one job",
+                    "gpu",
                 )
             ],
         ],
         carries=["text", "job"],
-        note="what the split is compared with in make cost",
+        note="one endpoint, one job per request; its CPU stages billed at the GPU price",
     ),
 ]
 
