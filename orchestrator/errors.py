@@ -123,6 +123,22 @@ class StageError(OrchestratorError):
         self.job_id: str | None = None
 
 
+def first_stage_error(failures: BaseExceptionGroup) -> BaseException:
+    """What a TaskGroup of stage jobs raises: its first StageError when every failure is one
+    (answered by its status), else the whole group (a bug: answered 500).
+
+    Not `except* StageError: raise ...`: before Python 3.11.4 an exception raised inside
+    except* comes out wrapped in an ExceptionGroup (CPython gh-103590), which would turn a
+    stage's 503 into a 500 on Debian's Python 3.11.2."""
+    stage_errors, others = failures.split(StageError)
+    if others is not None or stage_errors is None:
+        return failures
+    first: BaseException = stage_errors
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
+
+
 class StageFailedError(StageError):
     """The job ended FAILED or CANCELLED, or its output broke the contract."""
 

@@ -27,7 +27,7 @@ from contracts import (
     WorkerError,
 )
 from contracts.tracing import with_request_ids
-from orchestrator.errors import StageError, StageFailedError, typed_stage_error
+from orchestrator.errors import StageError, StageFailedError, first_stage_error, typed_stage_error
 from orchestrator.gpu_availability import GpuTrouble
 from orchestrator.inference_fallback import infer_with_fallback
 from orchestrator.metrics import Metrics
@@ -222,8 +222,8 @@ class Pipeline:
             async with asyncio.TaskGroup() as group:
                 for chunk in chunks_by_windows(members):
                     group.create_task(run_chunk(chunk))
-        except* StageError as failures:
-            raise failures.exceptions[0] from None
+        except BaseExceptionGroup as failures:
+            raise first_stage_error(failures) from None
 
     async def _postprocess(
         self, live: list[RequestOutcome], done: dict[Stage, StageTiming], shared_by: int

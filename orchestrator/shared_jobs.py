@@ -12,7 +12,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts import InferenceOutput, Limits, PostprocessOutput, Stage, StageTiming
-from orchestrator.errors import StageError, StageFailedError, StageRejectedInputError
+from orchestrator.errors import (
+    StageFailedError,
+    StageRejectedInputError,
+    first_stage_error,
+)
 from orchestrator.outcome import RequestOutcome, request_ids
 from orchestrator.stage_client import StageClient
 from orchestrator.stage_output import parse_output
@@ -81,8 +85,8 @@ async def _one_by_one(
             tasks = [
                 group.create_task(alone(o, share)) for o, share in zip(members, shares, strict=True)
             ]
-    except* StageError as failures:
-        raise failures.exceptions[0] from None
+    except BaseExceptionGroup as failures:
+        raise first_stage_error(failures) from None
     return [task.result() for task in tasks]
 
 

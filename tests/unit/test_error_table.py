@@ -77,3 +77,16 @@ def test_a_failed_jobs_error_is_read_once_for_the_orchestrator_and_smoke() -> No
     assert failed_job_error(Stage.PREPROCESS, "plain words").message == (
         "preprocess stage: plain words"
     )
+
+
+def test_a_task_groups_stage_errors_come_out_as_the_first_one_unwrapped():
+    from orchestrator.errors import StageTimeoutError, StageUnavailableError, first_stage_error
+
+    unreachable = StageUnavailableError(Stage.INFERENCE, "cannot reach the endpoint")
+    late = StageTimeoutError(Stage.INFERENCE, "no result within 1 s")
+    # Nested as a TaskGroup inside a TaskGroup raises them.
+    failures = ExceptionGroup("outer", [ExceptionGroup("inner", [unreachable]), late])
+    assert first_stage_error(failures) is unreachable
+    # A failure that is not a stage's is a bug: the whole group goes on, to be answered 500.
+    mixed = ExceptionGroup("mixed", [unreachable, KeyError("bug")])
+    assert first_stage_error(mixed) is mixed
