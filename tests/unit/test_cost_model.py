@@ -7,7 +7,6 @@ the stage endpoints' alone; tests/test_cost_layouts.py counts the orchestrator a
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -525,37 +524,6 @@ def test_bad_options_get_a_clear_error(args, message, capsys):
         main([*args, "--quiet", "--no-plot"])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
-
-
-def cost_section() -> str:
-    """The Cost section: docs/cost.md where the docs have one, else the README's."""
-    root = Path(__file__).resolve().parents[2]
-    page = root / "docs" / "cost.md"
-    if page.exists():
-        return page.read_text()
-    readme = (root / "README.md").read_text()
-    return readme[readme.index("## Cost") :]
-
-
-def test_the_readme_shows_what_the_command_prints(capsys):
-    # The Cost section shows `python -m cost_model`'s own inputs, its cheapest layout by rate
-    # and its break-even, as printed: rerun it and paste them back when the model or the
-    # shipped measurements change.
-    assert main(["--quiet", "--no-plot", "--short-shares", "none"]) == 0
-    printed = capsys.readouterr().out.strip().split("\n\n")
-    shown = [
-        block for block in printed if block.startswith(("Inputs", "| rate | cheapest", "How heavy"))
-    ]
-    assert len(shown) == 3
-    section = cost_section()
-    missing = [line for block in shown for line in block.splitlines() if line not in section]
-    assert not missing, "The Cost section differs from the command's output:\n" + "\n".join(missing)
-    # The README shows some rows of the cheapest-by-rate table, as printed.
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().splitlines()
-    rows = [line for line in readme if line.startswith("| ") and " | $" in line]
-    assert rows, "the README shows no row of make cost's table"
-    table = next(block for block in shown if block.startswith("| rate | cheapest"))
-    assert all(row in table.splitlines() for row in rows), rows
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
