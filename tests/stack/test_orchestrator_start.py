@@ -7,10 +7,9 @@ import sys
 from scripts.local_stack import REPO_ROOT, free_port
 
 
-def test_hosted_endpoint_ids_without_an_api_key_stop_the_orchestrator_at_start():
-    env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
-    env.update(INFERENCE_ENDPOINT="abc123xyz", PORT=str(free_port()))
-    result = subprocess.run(
+def start_orchestrator(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m orchestrator` with `env`, for a configuration that stops it before it serves."""
+    return subprocess.run(
         [sys.executable, "-m", "orchestrator"],
         cwd=REPO_ROOT,
         env=env,
@@ -18,6 +17,12 @@ def test_hosted_endpoint_ids_without_an_api_key_stop_the_orchestrator_at_start()
         text=True,
         timeout=60,
     )
+
+
+def test_hosted_endpoint_ids_without_an_api_key_stop_the_orchestrator_at_start():
+    env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
+    env.update(INFERENCE_ENDPOINT="abc123xyz", PORT=str(free_port()))
+    result = start_orchestrator(env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "orchestrator cannot start: invalid configuration: RUNPOD_API_KEY: required, because "
@@ -35,14 +40,7 @@ def test_an_open_orchestrator_with_hosted_endpoints_warns_once_at_start():
         HOST="192.0.2.1",
         PORT=str(free_port()),
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestrator"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = start_orchestrator(env)
     warnings = [line for line in result.stderr.splitlines() if "WARNING orchestrator:" in line]
     assert len(warnings) == 1, result.stderr
     assert warnings[0].endswith(
