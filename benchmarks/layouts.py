@@ -36,8 +36,10 @@ from scripts.local_stack import LAYOUTS, REPO_ROOT, WORKERS, LocalStack, free_po
 
 CONCURRENCY = 16
 LIMIT_BATCH_SIZES = [4, 16, 1]
-# /classify alone: the CPU inference (smart route) is not started in any layout.
-NO_CPU_INFERENCE = {"CPU_INFERENCE_ENDPOINT": ""}
+# /classify alone: the CPU inference (smart route) is not started in any layout. Admission
+# is the fixed in-flight cap: this measures what each layout can serve, not what admission
+# lets through (benchmarks.overload measures that).
+STACK_ENV = {"CPU_INFERENCE_ENDPOINT": "", "ADMISSION": "fixed"}
 # Requests to one endpoint per layout (the orchestrator's hops), for its cost per hop.
 HOPS = {"split": 3, "inline": 1, "single": 1}
 
@@ -72,7 +74,7 @@ async def _level(url: str, texts: list[str], concurrency: int, calls: int, secon
 
 def run_layout(layout: str, model: Path, texts: list[str], calls: int, seconds: float):
     ports = {name: free_port() for name in (*(n for n, _, _ in WORKERS), "orchestrator")}
-    env = {"MODEL_ID": str(model), "LOG_LEVEL": "warning", **NO_CPU_INFERENCE}
+    env = {"MODEL_ID": str(model), "LOG_LEVEL": "warning", **STACK_ENV}
     without = ["cpu_inference"]
     with LocalStack(env=env, ports=ports, layout=layout, without=without) as stack:
         processes = {s.name: psutil.Process(s.process.pid) for s in stack.services if s.process}
