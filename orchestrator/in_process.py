@@ -7,7 +7,8 @@ the same input checks, the same typed errors, read back exactly as a FAILED Runp
 (errors.failed_job_error), so a route answers the same in every layout.
 
 A stage function is synchronous CPU work: it runs on a bounded thread pool, never on the
-event loop (`pooled`).
+event loop (`pooled`), which can report each call's CPU time (`CpuRecorder`): the thread's
+own, so the orchestrator's CPU can be told apart from the stages' it runs.
 """
 
 import asyncio
@@ -24,19 +25,34 @@ from orchestrator.stage_client import HealthReading
 # A Runpod handler: the job ({"id", "input"}) in, its output or {"error": ...} out.
 JobHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 StageFunction = Callable[[Any], Any]
+# Told the CPU-seconds one stage call used on its pool thread.
+CpuRecorder = Callable[[Stage, float], None]
 _HERE = "in this process"
 
 
-def pooled(stage: Stage, work: StageFunction, pool: Executor) -> JobHandler:
+def pooled(
+    stage: Stage, work: StageFunction, pool: Executor, on_cpu: CpuRecorder | None = None
+) -> JobHandler:
     """A handler that runs `work` (a worker's stage function) on `pool`, inside the workers'
-    own job wrapper. Imported here, not at the top: only a layout that runs stages in process
-    loads the worker runtime."""
-    from worker_runtime.jobs import answer_job
+    own job wrapper; its output is made plain data there too, off the event loop. `on_cpu` is
+    told each call's CPU time, failed calls included: the pool thread's own, since a stage
+    call runs wholly on it (the tokenizer encodes one text at a time, on the caller's thread)
+    and the time another thread holds the GIL is not counted. Imported here, not at the top:
+    only a layout that runs stages in process loads the worker runtime."""
+    from worker_runtime.jobs import answer_job, plain
+
+    def run(job_input: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return plain(work(job_input))
+        finally:
+            if on_cpu is not None:
+                on_cpu(stage, time.thread_time() - started)
 
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         return await answer_job(
-            stage.value, job, lambda job_input: loop.run_in_executor(pool, work, job_input)
+            stage.value, job, lambda job_input: loop.run_in_executor(pool, run, job_input)
         )
 
     return handler

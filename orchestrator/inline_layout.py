@@ -20,7 +20,7 @@ from typing import Any
 
 from contracts import Endpoint, Stage
 from contracts.layouts import IN_PROCESS
-from orchestrator.in_process import InProcessStage, pooled
+from orchestrator.in_process import CpuRecorder, InProcessStage, pooled
 from orchestrator.settings import OrchestratorSettings
 
 log = logging.getLogger("orchestrator")
@@ -32,8 +32,11 @@ def model_settings(settings: OrchestratorSettings) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def cpu_stages(preprocess_settings: Any, pool: Executor) -> dict[Stage, InProcessStage]:
-    """Preprocess (with the model's tokenizer) and postprocess, run on `pool`."""
+def cpu_stages(
+    preprocess_settings: Any, pool: Executor, on_cpu: CpuRecorder | None = None
+) -> dict[Stage, InProcessStage]:
+    """Preprocess (with the model's tokenizer) and postprocess, run on `pool`; `on_cpu` is
+    told each call's CPU time."""
     from postprocess_worker.stage import postprocess
     from preprocess_worker.handler import load_tokenizer
     from preprocess_worker.stage import preprocess
@@ -42,10 +45,10 @@ def cpu_stages(preprocess_settings: Any, pool: Executor) -> dict[Stage, InProces
     return {
         Stage.PREPROCESS: InProcessStage(
             Stage.PREPROCESS,
-            pooled(Stage.PREPROCESS, partial(preprocess, tokenizer=tokenizer), pool),
+            pooled(Stage.PREPROCESS, partial(preprocess, tokenizer=tokenizer), pool, on_cpu),
         ),
         Stage.POSTPROCESS: InProcessStage(
-            Stage.POSTPROCESS, pooled(Stage.POSTPROCESS, postprocess, pool)
+            Stage.POSTPROCESS, pooled(Stage.POSTPROCESS, postprocess, pool, on_cpu)
         ),
     }
 
@@ -60,16 +63,20 @@ def inference_stage(inference_settings: Any, name: str) -> InProcessStage:
 
 
 @contextmanager
-def inline_stages(settings: OrchestratorSettings) -> Iterator[dict[Endpoint, InProcessStage]]:
+def inline_stages(
+    settings: OrchestratorSettings, on_cpu: CpuRecorder | None = None
+) -> Iterator[dict[Endpoint, InProcessStage]]:
     """The stages this process runs, by the endpoint each stands in for; the thread pool
-    lives as long as the context."""
+    lives as long as the context. `on_cpu` is told the CPU time of each preprocess and
+    postprocess call (not the in-process CPU inference's, which runs on the inference
+    worker's own threads and ONNX Runtime's)."""
     from preprocess_worker.settings import PreprocessSettings
     from worker_runtime.model_files import ModelUnavailableError
 
     model = model_settings(settings)
     with ThreadPoolExecutor(settings.inline_threads, thread_name_prefix="inline-stage") as pool:
         try:
-            stages = cpu_stages(PreprocessSettings(**model), pool)
+            stages = cpu_stages(PreprocessSettings(**model), pool, on_cpu)
             endpoints = {
                 Endpoint.PREPROCESS: stages[Stage.PREPROCESS],
                 Endpoint.POSTPROCESS: stages[Stage.POSTPROCESS],

@@ -11,6 +11,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -28,6 +29,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # process_cpu_seconds_total and the like (Linux): the whole process's CPU, of which
+        # in_process_cpu below is the stages' share.
+        ProcessCollector(registry=r)
         self.requests = Counter(
             "orchestrator_requests",
             "HTTP requests answered, by route and status",
@@ -96,6 +100,13 @@ class Metrics:
             "What the same jobs would cost with every stage on the GPU worker, in USD",
             registry=r,
         )
+        self.in_process_cpu = Counter(
+            "orchestrator_in_process_cpu_seconds",
+            "CPU time of the stage calls this process ran itself (LAYOUT=inline: preprocess, "
+            "postprocess), by stage: each call's thread CPU time on the in-process pool",
+            ["stage"],
+            registry=r,
+        )
 
     def answered(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()
@@ -126,6 +137,10 @@ class Metrics:
         if cost.single is not None:
             self.cost.labels(Stage.SINGLE.value).inc(cost.single.usd)
         self.gpu_only_cost.inc(cost.gpu_only_usd)
+
+    def stage_cpu(self, stage: Stage, seconds: float) -> None:
+        """A stage call run in this process took `seconds` of its thread's CPU time."""
+        self.in_process_cpu.labels(stage.value).inc(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

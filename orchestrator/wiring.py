@@ -127,7 +127,7 @@ def layout_pipeline(
     if settings.layout is Layout.INLINE:
         from orchestrator.inline_layout import inline_stages
 
-        endpoints.update(resources.enter_context(inline_stages(settings)))
+        endpoints.update(resources.enter_context(inline_stages(settings, metrics.stage_cpu)))
     stages = {e.stage: endpoints[e] for e in STAGE_ENDPOINTS}
     return Pipeline(stages, metrics, inference_router(settings, endpoints))
 

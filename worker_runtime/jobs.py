@@ -68,6 +68,11 @@ def job_log_line(stage: str, job_id: Any, request_ids: list[str], ms: float, out
 StageWork = Callable[[Any], Any | Awaitable[Any]]
 
 
+def plain(output: Any) -> Any:
+    """A stage's output as the job answers it: a contract model as plain data."""
+    return output.model_dump() if isinstance(output, BaseModel) else output
+
+
 async def answer_job(stage: str, job: dict[str, Any], work: StageWork) -> dict[str, Any]:
     """What every handler does around its stage: take the request ids out of the input, run
     the stage, answer its output or its typed error, and log one line naming the job, the
@@ -78,7 +83,7 @@ async def answer_job(stage: str, job: dict[str, Any], work: StageWork) -> dict[s
         output = work(job_input)
         if inspect.isawaitable(output):
             output = await output
-        result = output.model_dump() if isinstance(output, BaseModel) else output
+        result = plain(output)
         outcome = "failed" if "error" in result else "completed"
     except Exception as exc:
         result = error_result(exc, stage)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.local_stack import WORKERS, LocalStack, StartupError, free_port
 from tests.stack.test_local_test_mode import run_handler
@@ -169,6 +170,20 @@ def test_timings_and_cost_name_the_hops_that_ran(clients, inline_stack, single_s
     assert [w.name for w in single_stack.workers] == ["single"]
     health = clients["inline"].get("/health").json()["stages"]
     assert health["preprocess"]["detail"] == "reachable (in this process)"
+    # The CPU of the stages run in process, apart from the orchestrator's own (docs/operations.md).
+    samples = [
+        sample
+        for family in text_string_to_metric_families(clients["inline"].get("/metrics").text)
+        for sample in family.samples
+    ]
+    in_process_cpu = {
+        sample.labels["stage"]: sample.value
+        for sample in samples
+        if sample.name == "orchestrator_in_process_cpu_seconds_total"
+    }
+    assert in_process_cpu["preprocess"] > 0 and in_process_cpu["postprocess"] > 0
+    [process_cpu] = [s.value for s in samples if s.name == "process_cpu_seconds_total"]
+    assert process_cpu > sum(in_process_cpu.values())
 
 
 def test_the_single_handler_runs_in_runpods_local_test_mode(tiny_model_dir):

@@ -4,6 +4,7 @@ same StageError (tests/stack/test_layouts.py has them over real processes)."""
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,7 +20,8 @@ from orchestrator.errors import (
     StageTimeoutError,
     StageUnavailableError,
 )
-from orchestrator.in_process import InProcessStage, pooled
+from orchestrator.in_process import CpuRecorder, InProcessStage, pooled
+from orchestrator.metrics import Metrics
 from orchestrator.pipeline import Pipeline
 from orchestrator.single_layout import SinglePipeline, error_from_wire, error_wire
 from orchestrator.stage_client import HealthReading
@@ -27,13 +29,59 @@ from single_worker.job import classify_job
 from tests.unit.test_pipeline_in_process import stages
 
 
-def run_in_pool(work) -> tuple[Any, StageTiming]:
+def run_in_pool(work, on_cpu: CpuRecorder | None = None) -> tuple[Any, StageTiming]:
     async def go():
         with ThreadPoolExecutor(1, thread_name_prefix="stage-pool") as pool:
-            stage = InProcessStage(Stage.POSTPROCESS, pooled(Stage.POSTPROCESS, work, pool))
-            return await stage.run({"items": [], "request_ids": ["r1"]})
+            handler = pooled(Stage.POSTPROCESS, work, pool, on_cpu)
+            return await InProcessStage(Stage.POSTPROCESS, handler).run(
+                {"items": [], "request_ids": ["r1"]}
+            )
 
     return asyncio.run(go())
+
+
+def in_process_cpu(metrics: Metrics, stage: Stage) -> float:
+    value = metrics.registry.get_sample_value(
+        "orchestrator_in_process_cpu_seconds_total", {"stage": stage.value}
+    )
+    return value or 0.0
+
+
+def busy_for(cpu_seconds: float) -> None:
+    started = time.thread_time()
+    while time.thread_time() - started < cpu_seconds:
+        pass
+
+
+def test_each_stage_call_counts_its_own_threads_cpu_time_on_metrics():
+    metrics = Metrics()
+
+    def work(job_input):
+        busy_for(0.05)
+        time.sleep(0.3)  # waiting is not CPU time
+        return {"ok": True}
+
+    run_in_pool(work, metrics.stage_cpu)
+    first = in_process_cpu(metrics, Stage.POSTPROCESS)
+    assert 0.05 <= first < 0.3
+    run_in_pool(work, metrics.stage_cpu)
+    assert in_process_cpu(metrics, Stage.POSTPROCESS) >= first + 0.05
+    assert in_process_cpu(metrics, Stage.PREPROCESS) == 0.0
+    assert 'orchestrator_in_process_cpu_seconds_total{stage="postprocess"}' in (
+        metrics.exposition().decode()
+    )
+
+
+def test_a_failed_stage_call_counts_its_cpu_time_too():
+    metrics = Metrics()
+
+    def work(job_input):
+        busy_for(0.02)
+        raise RuntimeError("broken")
+
+    with pytest.raises(StageFailedError):
+        run_in_pool(work, metrics.stage_cpu)
+    assert in_process_cpu(metrics, Stage.POSTPROCESS) >= 0.02
 
 
 def test_a_stage_runs_on_the_pool_never_on_the_event_loop():
