@@ -71,6 +71,7 @@ WORKDIR /build
 COPY .cache/image-model/ /opt/hf-home/local-model/
 COPY contracts/ /build/contracts/
 COPY scripts/__init__.py scripts/prepare_model.py scripts/write_test_input.py /build/scripts/
+COPY worker_runtime/ /build/worker_runtime/
 COPY preprocess_worker/ /build/preprocess_worker/
 # model.onnx holds the weights: the image serves it alone, as a hub build's does.
 RUN rm -f /opt/hf-home/local-model/*.safetensors \

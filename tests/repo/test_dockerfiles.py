@@ -396,6 +396,24 @@ def test_start_command_names_code_that_exists(component: str) -> None:
         assert repo_path_of(PurePosixPath("/app/worker_runtime/__init__.py"), mapping).is_file()
 
 
+@pytest.mark.parametrize("component", sorted(TEST_INPUT_IMAGES))
+def test_each_stage_that_writes_the_test_input_holds_the_code_it_imports(component: str) -> None:
+    """scripts.write_test_input runs the preprocess worker, which imports worker_runtime: a
+    stage without it fails only when that stage is built (inference-cpu's model-context did)."""
+    stages = parse_dockerfile(dockerfile_path(component))
+    writers = [s for s in stages if any("scripts.write_test_input" in i.args for i in s.all("RUN"))]
+    assert writers
+    for stage in writers:
+        copied = {
+            source.rstrip("/")
+            for flags, words in (i.flags_and_operands() for i in stage.all("COPY"))
+            if "from" not in flags
+            for source in words[:-1]
+        }
+        for needed in ("contracts", "worker_runtime", "preprocess_worker"):
+            assert needed in copied, f"stage {stage.name} copies no {needed}/"
+
+
 @pytest.mark.parametrize("component", IMAGES)
 def test_runtime_stage_settings(component: str) -> None:
     stages = parse_dockerfile(dockerfile_path(component))
@@ -610,8 +628,15 @@ def test_compose_cpu_overlay_runs_the_whole_pipeline_without_a_gpu() -> None:
     # /classify and /classify-smart both run inference on the ONNX worker.
     assert env["INFERENCE_ENDPOINT"] == env["CPU_INFERENCE_ENDPOINT"] == "http://inference-cpu:8000"
     assert set(started["orchestrator"]["depends_on"]) <= set(started)
-    # The overlay changes nothing else: its only services are the two it adjusts.
-    assert set(load_compose(COMPOSE_CPU_FILE)["services"]) == {"inference", "orchestrator"}
+    # So does the inline orchestrator's /classify, when its profile is asked for.
+    inline = compose["services"]["orchestrator-inline"]
+    assert inline["environment"]["INFERENCE_ENDPOINT"] == "http://inference-cpu:8000"
+    # The overlay changes nothing else: its only services are the three it adjusts.
+    assert set(load_compose(COMPOSE_CPU_FILE)["services"]) == {
+        "inference",
+        "orchestrator",
+        "orchestrator-inline",
+    }
 
 
 def test_the_inline_orchestrator_image_runs_the_inline_layout() -> None:
