@@ -5,7 +5,11 @@ compose.hostnet.yaml (host networking, each service on its own free localhost po
 the images `make images` built. Then `python -m deploy smoke`'s checks run against the
 containers: a job on every worker, /classify and /classify-smart; every other route of the
 orchestrator (/classify-batch, the single-stage routes, /health, /metrics, /ping, the docs);
-and the orchestrator image's own HEALTHCHECK must report healthy. The containers are removed
+and the orchestrator image's own HEALTHCHECK must report healthy. When the inline
+orchestrator's image is built too, compose's `inline` profile starts it beside them
+(LAYOUT=inline, CPU_INFERENCE_ENDPOINT=inline, its inference endpoint the inference-cpu
+container): /classify, /classify-batch and /classify-smart must answer 200 with the CPU
+stages run in its own process, and its HEALTHCHECK turn healthy. The containers are removed
 afterwards, whatever happened.
 
     python -m scripts.images_smoke [--timeout SECONDS] [--keep]
@@ -43,6 +47,10 @@ PORT_VARIABLES = {
     DeployStage.ORCHESTRATOR: "ORCHESTRATOR_PORT",
 }
 CPU_IMAGES = ("preprocess", "inference-cpu", "postprocess", "orchestrator")
+# The inline layout's orchestrator: started (compose profile "inline") only when built.
+INLINE_IMAGE = "orchestrator-inline"
+INLINE_PROFILE = "inline"
+INLINE_PORT_VARIABLE = "ORCHESTRATOR_INLINE_PORT"
 SMOKE_TEXT = "The battery life is fantastic and the screen is bright. I'd buy it again!"
 
 
@@ -113,18 +121,21 @@ def rendered_compose(compose: list[str], env: dict[str, str], out: Path) -> list
     return [*compose, "-p", PROJECT, "-f", str(out)]
 
 
+def is_built(docker: str, image: str) -> bool:
+    inspect = [docker, "image", "inspect", image_tag(image)]
+    return subprocess.run(inspect, capture_output=True, check=False).returncode == 0
+
+
 def missing_images(docker: str) -> list[str]:
-    return [
-        image_tag(image)
-        for image in CPU_IMAGES
-        if subprocess.run(
-            [docker, "image", "inspect", image_tag(image)], capture_output=True, check=False
-        ).returncode
-        != 0
-    ]
+    return [image_tag(image) for image in CPU_IMAGES if not is_built(docker, image)]
 
 
-def route_checks(base: str) -> list[tuple[str, str, Any, Callable[[Any], bool]]]:
+# (method, path, body, what a good answer holds)
+RouteCheck = tuple[str, str, Any, Callable[[Any], bool]]
+TWO_TEXTS = [{"text": SMOKE_TEXT}, {"text": "Terrible, it broke after a day."}]
+
+
+def route_checks() -> list[RouteCheck]:
     """(method, path, body, what a good answer holds) for every route deploy smoke leaves out."""
     postprocess_input = json.loads(
         (REPO_ROOT / "postprocess_worker" / "test_input.json").read_text("utf-8")
@@ -141,12 +152,7 @@ def route_checks(base: str) -> list[tuple[str, str, Any, Callable[[Any], bool]]]
         ("GET", "/openapi.json", None, lambda body: "/classify" in body.get("paths", {})),
         ("GET", "/docs", None, lambda text: "swagger" in text.lower()),
         ("GET", "/redoc", None, lambda text: "redoc" in text.lower()),
-        (
-            "POST",
-            "/classify-batch",
-            [{"text": SMOKE_TEXT}, {"text": "Terrible, it broke after a day."}],
-            lambda body: len(body.get("results", [])) == 2,
-        ),
+        ("POST", "/classify-batch", TWO_TEXTS, lambda body: len(body.get("results", [])) == 2),
         ("POST", "/cpu/preprocess", {"text": SMOKE_TEXT}, lambda body: bool(body.get("windows"))),
         ("POST", "/gpu/inference", inference_input, labelled),
         ("POST", "/cpu/inference", inference_input, labelled),
@@ -154,16 +160,62 @@ def route_checks(base: str) -> list[tuple[str, str, Any, Callable[[Any], bool]]]
     ]
 
 
-def check_routes(base: str, timeout_s: float = 60.0) -> list[SmokeResult]:
+def in_process(timings: dict[str, Any], *stages: str) -> bool:
+    return all((timings.get(stage) or {}).get("in_process") is True for stage in stages)
+
+
+def ran_here(answer: Any) -> str:
+    """Which stages of a pipeline answer ran in the orchestrator's own process, if any."""
+    timings = answer.get("timings") if isinstance(answer, dict) else None
+    if not isinstance(timings, dict):
+        return ""
+    here = [
+        stage for stage in ("preprocess", "inference", "postprocess") if in_process(timings, stage)
+    ]
+    return f"in process: {', '.join(here)}" if here else ""
+
+
+def inline_checks() -> list[RouteCheck]:
+    """The inline orchestrator's pipeline routes: preprocess and postprocess in its own
+    process, inference on the inference-cpu container, and a short text's /classify-smart
+    inference in its process too (CPU_INFERENCE_ENDPOINT=inline)."""
+
+    def cpu_stages_here(body: Any) -> bool:
+        timings = body["timings"]
+        return in_process(timings, "preprocess", "postprocess") and not in_process(
+            timings, "inference"
+        )
+
+    def all_stages_here(body: Any) -> bool:
+        routed = body["route"]["endpoint"] == "cpu"
+        return routed and in_process(body["timings"], "preprocess", "inference", "postprocess")
+
+    return [
+        ("POST", "/classify", {"text": SMOKE_TEXT}, cpu_stages_here),
+        (
+            "POST",
+            "/classify-batch",
+            TWO_TEXTS,
+            lambda body: len(body["results"]) == 2 and cpu_stages_here(body),
+        ),
+        ("POST", "/classify-smart", {"text": SMOKE_TEXT}, all_stages_here),
+    ]
+
+
+def check_routes(
+    base: str, checks: list[RouteCheck], timeout_s: float = 60.0, label: str = ""
+) -> list[SmokeResult]:
+    """Each check against `base`; `label` goes before each path in the results."""
     results = []
     with httpx.Client(base_url=base, timeout=timeout_s) as client:
-        for method, path, body, good in route_checks(base):
+        for method, path, body, good in checks:
+            tried = f"{label}{path}"
             started = time.monotonic()
             try:
                 response = client.request(method, path, json=body)
             except httpx.HTTPError as exc:
                 results.append(
-                    SmokeResult(path, False, type(exc).__name__, time.monotonic() - started)
+                    SmokeResult(tried, False, type(exc).__name__, time.monotonic() - started)
                 )
                 continue
             elapsed = time.monotonic() - started
@@ -173,9 +225,9 @@ def check_routes(base: str, timeout_s: float = 60.0) -> list[SmokeResult]:
                 ok = response.status_code == 200 and bool(good(answer))
             except (AttributeError, KeyError, TypeError):
                 ok = False
-            detail = "" if ok else str(answer)[:200]
+            detail = ran_here(answer) if ok else str(answer)[:200]
             status = f"HTTP {response.status_code}"
-            results.append(SmokeResult(path, ok, status, elapsed, detail=detail))
+            results.append(SmokeResult(tried, ok, status, elapsed, detail=detail))
     return results
 
 
@@ -191,10 +243,12 @@ def wait_until_answering(url: str, timeout_s: float) -> None:
     raise SmokeError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
-def healthchecks(docker: str, compose: list[str], timeout_s: float) -> list[SmokeResult]:
+def healthchecks(
+    docker: str, compose: list[str], env: dict[str, str], timeout_s: float
+) -> list[SmokeResult]:
     """Each container whose image declares a HEALTHCHECK must become healthy."""
     ids = subprocess.run(
-        [*compose, "ps", "-q"], capture_output=True, text=True, check=True
+        [*compose, "ps", "-q"], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     results = []
     for container in ids:
@@ -236,7 +290,23 @@ def smoke(timeout_s: float, keep: bool) -> list[SmokeResult]:
     if missing := missing_images(docker):
         raise SmokeError(f"not built: {', '.join(missing)}; run `make images` first")
     ports = {stage: free_port() for stage in PORT_VARIABLES}
-    env = {**os.environ, **{PORT_VARIABLES[s]: str(p) for s, p in ports.items()}}
+    inline_port = free_port()
+    env = {
+        **os.environ,
+        **{PORT_VARIABLES[s]: str(p) for s, p in ports.items()},
+        INLINE_PORT_VARIABLE: str(inline_port),
+    }
+    inline = is_built(docker, INLINE_IMAGE)
+    if inline:
+        # For `compose config` and every later command: the profile's service is started,
+        # listed and removed with the others.
+        env["COMPOSE_PROFILES"] = INLINE_PROFILE
+    else:
+        print(
+            f"skipping the inline orchestrator: {image_tag(INLINE_IMAGE)} is not built "
+            f'(make images IMAGES_ARGS="--only {INLINE_IMAGE}")',
+            flush=True,
+        )
     compose = rendered_compose(compose_command(), env, RENDERED_COMPOSE)
     try:
         subprocess.run([*compose, "up", "-d", "--no-build"], env=env, check=True)
@@ -248,8 +318,12 @@ def smoke(timeout_s: float, keep: bool) -> list[SmokeResult]:
             results = run_smoke(smoker, {stage: stage.value for stage in ports})
         finally:
             smoker.close()
-        results += check_routes(orchestrator)
-        results += healthchecks(docker, compose, timeout_s)
+        results += check_routes(orchestrator, route_checks())
+        if inline:
+            inline_url = f"http://127.0.0.1:{inline_port}"
+            wait_until_answering(f"{inline_url}/ping", timeout_s)
+            results += check_routes(inline_url, inline_checks(), label="inline ")
+        results += healthchecks(docker, compose, env, timeout_s)
         return results
     except subprocess.CalledProcessError as exc:
         raise SmokeError(f"`{' '.join(map(str, exc.cmd[:8]))} ...` failed") from None

@@ -16,7 +16,16 @@ from scripts.build_images import (
     image_tag,
     offline_dockerfile,
 )
-from scripts.images_smoke import COMPOSE_FILES, PORT_VARIABLES, without_host_port_bindings
+from scripts.images_smoke import (
+    COMPOSE_FILES,
+    INLINE_IMAGE,
+    INLINE_PORT_VARIABLE,
+    INLINE_PROFILE,
+    PORT_VARIABLES,
+    inline_checks,
+    ran_here,
+    without_host_port_bindings,
+)
 from tests.repo.test_dockerfiles import (
     COMPOSE_FILE,
     CONTEXT_MODEL,
@@ -99,15 +108,19 @@ def test_compose_files_have_no_top_level_name() -> None:
 def test_the_host_network_overlay_puts_each_service_on_its_own_local_port() -> None:
     base = merged(load_compose(COMPOSE_FILE), load_compose(DOCKER_DIR / "compose.cpu.yaml"))
     overlay = load_compose(HOSTNET_FILE)
+    # The CPU pipeline, and the inline orchestrator that the smoke's profile adds when built.
     started = {n for n, s in base["services"].items() if not s.get("profiles")}
-    assert set(overlay["services"]) == started
+    assert base["services"][INLINE_IMAGE]["profiles"] == [INLINE_PROFILE]
+    assert set(overlay["services"]) == started | {INLINE_IMAGE}
     variables = {stage.value.replace("_", "-"): v for stage, v in PORT_VARIABLES.items()}
-    assert set(variables) == started and len(set(variables.values())) == len(variables)
+    assert set(variables) == started
+    variables[INLINE_IMAGE] = INLINE_PORT_VARIABLE
+    assert len(set(variables.values())) == len(variables)
     text = HOSTNET_FILE.read_text("utf-8")
     assert "0.0.0.0" not in text.split("services:", 1)[1]
     for name, service in overlay["services"].items():
         assert service["network_mode"] == "host"
-        if name == "orchestrator":
+        if name in ("orchestrator", INLINE_IMAGE):
             continue
         command = service["command"]
         assert command[command.index("--rp_api_host") + 1] == "127.0.0.1"
@@ -121,6 +134,14 @@ def test_the_host_network_overlay_puts_each_service_on_its_own_local_port() -> N
         ("POSTPROCESS_ENDPOINT", "postprocess"),
     ):
         assert env[key].startswith(f"http://127.0.0.1:${{{variables[service]}:-"), key
+    # The inline orchestrator: its own port, the stages but inference in its process.
+    inline = merged(base, overlay)["services"][INLINE_IMAGE]["environment"]
+    assert inline["HOST"] == "127.0.0.1"
+    assert inline["PORT"].startswith(f"${{{INLINE_PORT_VARIABLE}:-")
+    assert inline["INFERENCE_ENDPOINT"].startswith(
+        f"http://127.0.0.1:${{{variables['inference-cpu']}:-"
+    )
+    assert inline["CPU_INFERENCE_ENDPOINT"] == "inline"
 
 
 def test_host_networked_services_lose_only_their_published_ports() -> None:
@@ -144,3 +165,24 @@ def test_the_make_targets_exist() -> None:
     # Not part of the offline suite.
     test_rule = next(line for line in text.splitlines() if line.startswith("test:"))
     assert "images" not in test_rule
+
+
+def test_the_inline_checks_want_the_cpu_stages_in_the_orchestrators_process() -> None:
+    here = {"in_process": True, "round_trip_ms": 1.0}
+    hop = {"round_trip_ms": 9.0}
+    inline = {"preprocess": here, "inference": hop, "postprocess": here}
+    split = {"preprocess": hop, "inference": hop, "postprocess": hop}
+    smart = {"endpoint": "cpu", "reason": "short_text"}
+    good = {
+        "/classify": {"timings": inline},
+        "/classify-batch": {"results": [{}, {}], "timings": inline},
+        "/classify-smart": {"route": smart, "timings": {**inline, "inference": here}},
+    }
+    checks = {path: check for _, path, _, check in inline_checks()}
+    assert set(checks) == set(good)
+    for path, check in checks.items():
+        assert check(good[path]), path
+        assert not check({**good[path], "timings": split}), path
+    assert not checks["/classify-smart"]({**good["/classify-smart"], "timings": inline})
+    assert ran_here(good["/classify"]) == "in process: preprocess, postprocess"
+    assert ran_here({"timings": split}) == ran_here("text") == ""
