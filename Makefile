@@ -50,11 +50,12 @@ format: $(STAMP) ## Fix what ruff can and format the code
 tiny-model: $(STAMP) ## A tiny random model in .cache/tiny-model, for offline trials
 	$(PY) -m scripts.make_tiny_model .cache/tiny-model
 
-benchmark: $(STAMP) ## The pipeline against its limits, with ratios: results in .cache/benchmark/
+benchmark: $(STAMP) ## The pipeline and the layouts against their limits, with ratios: .cache/benchmark/
 	$(PY) -m benchmarks
 
+# The layouts part of `make benchmark` alone, with its own baselines before and after.
 .PHONY: benchmark-layouts
-benchmark-layouts: $(STAMP) ## split, inline and single side by side: p50, texts/s, CPU per request
+benchmark-layouts: $(STAMP) ## make benchmark's layouts side by side alone: p50, texts/s, CPU per request
 	$(PY) -m benchmarks.layouts
 
 clean: ## Remove .venv and the caches

@@ -7,12 +7,16 @@
 2. the whole local pipeline (Runpod local API servers and the orchestrator) at each
    concurrency: requests/s, p50/p95, and ratios to both;
 3. the orchestrator's own cost per hop, at concurrency 1;
-4. the inference worker with a zero-cost model: called in process, and through Runpod's
+4. the layouts side by side (benchmarks.layouts): split, inline and single, each its own
+   local stack, p50 at concurrency 1 and texts/s at 16 against the same two limits, the
+   CPU per request of every process, and the orchestrator's own CPU per hop;
+5. the inference worker with a zero-cost model: called in process, and through Runpod's
    local API server.
 
-It prints a report with the machine, writes results.json, the per-request `timings` of every
-pipeline request (stage_timings.jsonl, which `make cost` reads) and throughput.png to
-.cache/benchmark/ (--out), and takes a few minutes on a 2-core CPU machine.
+It prints a report with the machine, writes results.json (the layouts' table included, and
+alone in layouts.json), the per-request `timings` of every pipeline request
+(stage_timings.jsonl, which `make cost` reads) and throughput.png to .cache/benchmark/
+(--out), and takes a few minutes on a 2-core CPU machine.
 """
 
 import argparse
@@ -26,17 +30,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks import layouts
 from benchmarks.baselines import Baseline, LoadedModel, batched_forward, naive_pipeline
 from benchmarks.hops import Hops, measure_hops
 from benchmarks.machine import load_average, this_machine
 from benchmarks.model_choice import choose_model
 from benchmarks.pipeline import Level, run_levels
 from benchmarks.plot import plot_throughput
+from benchmarks.targets import Target, against_baselines, verdicts
 from benchmarks.workload import SHORT_REVIEW, preprocessed, review_texts
 from benchmarks.zero_cost import ZeroCostRun, run_both
 from inference_worker.settings import InferenceSettings
 from orchestrator.settings import OrchestratorSettings
-from scripts.local_stack import REPO_ROOT, LocalStack, free_port
+from scripts.local_stack import LAYOUTS, REPO_ROOT, LocalStack, free_port
 
 # Issue 7's targets, for a 2-core CPU machine and a DistilBERT-base-sized model.
 TARGET_CONCURRENCY = 16
@@ -70,6 +76,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--naive-seconds", type=float, default=20.0)
     parser.add_argument("--hop-rounds", type=int, default=60)
     parser.add_argument("--hop-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--layouts",
+        default=",".join(LAYOUTS),
+        help="the layouts side by side, comma-separated; empty: none",
+    )
+    parser.add_argument(
+        "--layout-requests", type=int, default=64, help="per layout at concurrency 1, at most"
+    )
+    parser.add_argument(
+        "--layout-seconds", type=float, default=20.0, help="per layout and level, at most"
+    )
     parser.add_argument("--zero-cost-jobs", type=int, default=5000)
     parser.add_argument("--zero-cost-seconds", type=float, default=6.0)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".cache" / "benchmark")
@@ -130,6 +147,13 @@ def main() -> None:
             run_levels(stack.url, texts, args.concurrency, args.requests, args.level_seconds)
         )
 
+    chosen = [layout for layout in args.layouts.split(",") if layout]
+    layouts_started = time.perf_counter()
+    runs = layouts.run_layouts(
+        chosen, model.path, texts, args.layout_requests, args.layout_seconds, step
+    )
+    layouts_s = time.perf_counter() - layouts_started
+
     step("inference worker with a zero-cost model")
     direct, served = run_both(model.path, windows, args.zero_cost_jobs, args.zero_cost_seconds)
 
@@ -156,20 +180,30 @@ def main() -> None:
         "limit": _baseline(limit),
         "pipeline": [asdict(level) for level in levels],
         "hops": asdict(hops),
+        "layouts": layouts.results(machine, model.name, naive, limit, runs),
+        "layouts_elapsed_s": round(layouts_s, 1),
         "zero_cost": [_zero_cost(run) for run in (direct, served)],
         "elapsed_s": round(elapsed, 1),
         "load_average_at_end": load_average(),
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if runs:
+        layouts.write(args.out, results["layouts"])
     print()
     print(report(machine.describe(), model.name, parameters, naive, limit, levels, hops, admission))
+    if runs:
+        print("\n## Layouts side by side (POST /classify, each layout's own local stack)")
+        print(layouts.report(machine.describe(), naive, limit, runs))
     print(zero_cost_report(direct, served))
     print(targets(naive, limit, levels, hops, direct))
+    if runs:
+        print(layouts.targets(naive, limit, runs))
     shown = args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out
     print(
         f"\nwrote {shown}/results.json, {shown}/stage_timings.jsonl ({len(records)} requests), "
-        f"{shown}/{plot.name}; whole run {elapsed:.0f} s; load average {machine.load_average} "
-        f"at the start, {results['load_average_at_end']} at the end"
+        f"{shown}/{plot.name}{f', {shown}/layouts.json' if runs else ''}; whole run "
+        f"{elapsed:.0f} s (the layouts {layouts_s:.0f} s); load average "
+        f"{machine.load_average} at the start, {results['load_average_at_end']} at the end"
     )
 
 
@@ -284,27 +318,23 @@ def targets(
 ) -> str:
     """Issue 7's targets, met or missed and by how much (they are set for a 2-core CPU
     machine and a DistilBERT-base-sized model)."""
-    checks: list[tuple[str, float, float, bool]] = []
+    checks: list[Target] = []
     at = next((lvl for lvl in levels if lvl.concurrency == TARGET_CONCURRENCY), None)
     if at is not None:
-        checks += [
-            (f"concurrency {TARGET_CONCURRENCY}: x limit", at.requests_per_s / limit.texts_per_s,
-             TARGET_OF_LIMIT, True),
-            (f"concurrency {TARGET_CONCURRENCY}: x naive", at.requests_per_s / naive.texts_per_s,
-             TARGET_OF_NAIVE, True),
-        ]  # fmt: skip
+        checks += against_baselines(
+            f"concurrency {TARGET_CONCURRENCY}",
+            at.requests_per_s,
+            naive,
+            limit,
+            TARGET_OF_LIMIT,
+            TARGET_OF_NAIVE,
+        )
     checks += [
-        ("orchestrator ms per hop, concurrency 1", hops.per_hop_ms, TARGET_HOP_MS, False),
-        ("zero-cost windows/s, in process", direct.windows_per_s,
-         TARGET_ZERO_COST_WINDOWS_PER_S, True),
+        Target("orchestrator ms per hop, concurrency 1", hops.per_hop_ms, TARGET_HOP_MS, False),
+        Target("zero-cost windows/s, in process", direct.windows_per_s,
+               TARGET_ZERO_COST_WINDOWS_PER_S, True),
     ]  # fmt: skip
-    lines = ["", "## Targets (issue 7: 2-core CPU, DistilBERT-base-sized model)"]
-    for name, value, target, at_least in checks:
-        met = value >= target if at_least else value <= target
-        sign = "≥" if at_least else "≤"
-        verdict = "met" if met else f"missed: {value / target:.2f}x the target"
-        lines.append(f"{name:<42} {value:>10,.2f}  target {sign} {target:,g}  {verdict}")
-    return "\n".join(lines)
+    return verdicts("Targets (issue 7: 2-core CPU, DistilBERT-base-sized model)", checks)
 
 
 if __name__ == "__main__":
