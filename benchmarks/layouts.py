@@ -35,7 +35,7 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.baselines import Baseline, LoadedModel, batched_forward, naive_pipeline
+from benchmarks.baselines import Baseline, LoadedModel, batched_forward, faster, naive_pipeline
 from benchmarks.cpu_split import cpu_seconds
 from benchmarks.load import closed_loop, ms_since, percentile
 from benchmarks.machine import Machine, load_average, this_machine
@@ -262,12 +262,10 @@ def main() -> None:
     naive, limit = baselines(model.path, texts, windows, args.baseline_seconds)
     layouts = [layout for layout in args.layouts.split(",") if layout]
     runs = run_layouts(layouts, model.path, texts, args.requests, args.level_seconds, _progress)
-    # Again after the layouts, the best of both kept: a shared machine's load moves, and a
-    # baseline measured in a busy moment would flatter every layout.
+    # Again after the layouts, the faster of each kept.
     _progress("baselines again")
     naive_after, limit_after = baselines(model.path, texts, windows, args.baseline_seconds)
-    naive = max(naive, naive_after, key=lambda b: b.texts_per_s)
-    limit = max(limit, limit_after, key=lambda b: b.texts_per_s)
+    naive, limit = faster(naive, naive_after), faster(limit, limit_after)
     table = results(machine, model.name, naive, limit, runs)
     write(args.out, table)
     print(report(machine.describe(), naive, limit, runs))

@@ -8,6 +8,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from benchmarks.backends import gpu_break_even_ms, pick_max_cpu_tokens
+from benchmarks.baselines import Baseline, faster
 from benchmarks.load import closed_loop, percentile
 from benchmarks.plot import plot_throughput
 from benchmarks.token_texts import SPECIAL_TOKENS, routed_tokens, text_tokens_for
@@ -126,3 +127,14 @@ def test_text_of_a_token_count_has_windows_of_that_many_tokens():
     assert routed_tokens(510 + 3 * 382, 512, 128) == 2048
     # A second window brings 128 shared tokens: 513 to 642 tokens cannot be, 643 is next.
     assert routed_tokens(text_tokens_for(600, 512, 128), 512, 128) == 643
+
+
+def test_the_faster_baseline_is_kept_with_each_batch_sizes_best():
+    start = Baseline("limit", 64, 8.0, by_batch_size={1: 4.0, 4: 8.0}, best_batch_size=4)
+    end = Baseline("limit", 64, 6.4, by_batch_size={4: 10.0}, best_batch_size=4)
+    kept = faster(start, end)
+    assert kept.texts_per_s == 10.0
+    assert kept.by_batch_size == {1: 4.0, 4: 10.0}
+    assert faster(end, start).texts_per_s == 10.0
+    naive = faster(Baseline("naive", 30, 10.0), Baseline("naive", 20, 10.0))
+    assert naive.texts == 30
