@@ -141,6 +141,25 @@ def test_inline_orchestrator_loads_no_torch_or_transformers(tiny_onnx_model_dir)
     assert not loaded & {"torch", "transformers", "runpod"}
 
 
+def test_the_all_stage_cpu_worker_loads_no_torch_or_transformers(tiny_onnx_model_dir):
+    """The single-cpu image's handler (BACKEND=onnx) runs a job on ONNX Runtime: the GPU
+    image's requirements are not its own."""
+    code = (
+        "import asyncio, json, sys\n"
+        "from single_worker.handler import make_handler\n"
+        "from single_worker.settings import SingleSettings\n"
+        f"settings = SingleSettings(model_id={str(tiny_onnx_model_dir)!r}, backend='onnx')\n"
+        "answer = asyncio.run(make_handler(settings)({'id': 'j', 'input': {'text': 'Fine.'}}))\n"
+        "assert 'classification' in answer, answer\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "onnxruntime" in loaded and not loaded & {"torch", "transformers"}
+
+
 @pytest.mark.parametrize("worker", WORKERS)
 def test_workers_run_in_the_worker_runtime(worker):
     assert WORKER_RUNTIME in imported_packages(REPO_ROOT / worker)
