@@ -48,14 +48,8 @@ IMAGES = (
     "inference",
     "single",
 )
-MODEL_IMAGES = {
-    "preprocess",
-    "inference-cpu",
-    "orchestrator-inline",
-    "single-cpu",
-    "inference",
-    "single",
-}
+# Every image but these two bakes the model.
+MODEL_IMAGES = set(IMAGES) - {"postprocess", "orchestrator"}
 # The images with torch's CUDA build.
 CUDA_IMAGES = ("inference", "single")
 # What each build may take on top of the free-space floor. The CUDA image's virtualenv (torch
