@@ -545,13 +545,9 @@ def test_compose_builds_the_dockerfiles_that_exist() -> None:
         context = (COMPOSE_FILE.parent / build["context"]).resolve()
         assert context == REPO_ROOT, f"{name}: the build context is the repository root"
         dockerfile = context / build["dockerfile"]
-        if name == SINGLE and not dockerfile.is_file():
-            continue  # docker/single.Dockerfile comes with single_worker/ (the layouts branch)
         assert dockerfile.is_file(), f"{name}: {build['dockerfile']}"
         built.add(dockerfile.name)
-    assert built - {f"{SINGLE}.Dockerfile"} == {
-        f"{image}.Dockerfile" for image in (*IMAGES, SINGLE_CPU)
-    }
+    assert built == {f"{image}.Dockerfile" for image in (*IMAGES, SINGLE, SINGLE_CPU)}
 
 
 def test_compose_runs_workers_in_local_api_mode() -> None:

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from contracts import ErrorType, FieldError, RouteChoice, Stage, StageTiming, WorkerError
+from contracts import (
+    ErrorType,
+    FieldError,
+    InferenceTarget,
+    RouteChoice,
+    Stage,
+    StageTiming,
+    WorkerError,
+)
 from contracts.errors import InputRuleError
 from orchestrator.errors import (
     StageError,
@@ -113,6 +121,14 @@ def test_the_all_stage_job_answers_as_classify_and_classify_batch():
     many = asyncio.run(classify_job(pipeline, {"texts": ["fine one", "bad"], "route": "smart"}))
     assert [r["classification"]["label"] for r in many["results"]] == ["POSITIVE", "NEGATIVE"]
     assert many["route"]["reason"] == "no_cpu_endpoint"
+
+    on_cpu = asyncio.run(
+        classify_job(pipeline, {"texts": ["fine one"], "route": "smart"}, InferenceTarget.CPU)
+    )
+    assert on_cpu["route"]["endpoint"] == "cpu" and on_cpu["route"]["reason"] == "requested"
+    on_gpu = asyncio.run(classify_job(pipeline, {"texts": ["fine one"], "route": "smart"}))
+    assert on_cpu["route"]["tokens"] == on_gpu["route"]["tokens"]
+    assert on_cpu["results"] == on_gpu["results"]
 
     refused = asyncio.run(classify_job(pipeline, {"texts": ["good", "refuse me"]}))
     read = error_from_wire(refused["error"])
