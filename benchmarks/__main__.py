@@ -120,10 +120,17 @@ def main() -> None:
     # The workers and the zero-cost run read these from the environment, as in production.
     inference_settings = InferenceSettings()
     batching = inference_settings.model_dump(
-        include={"max_batch_size", "max_batch_wait_ms", "max_batch_tokens", "max_concurrency"}
+        include={
+            "max_batch_size",
+            "max_padding_share",
+            "max_batch_wait_ms",
+            "max_batch_tokens",
+            "max_concurrency",
+        }
     )
     # Unset, the worker picks the batch size for its device: say which it picked.
     batching["max_batch_size"] = inference_settings.batch_size_on(machine.device_type)
+    batching["max_padding_share"] = inference_settings.padding_share_on(machine.device_type)
     print("inference worker: " + ", ".join(f"{k.upper()}={v}" for k, v in batching.items()))
     admission = admission_settings()
     print(f"orchestrator: {admission}; concurrency {', '.join(map(str, args.concurrency))}")

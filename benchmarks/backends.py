@@ -126,6 +126,7 @@ def make_batcher(
         max_batch_wait_ms=0,
         max_batch_tokens=settings.max_batch_tokens,
         prepare=backend.prepare,
+        max_padding_share=settings.padding_share_on("cpu"),
     )
 
 

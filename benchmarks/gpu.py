@@ -4,7 +4,9 @@
   probability difference, and the share of windows whose label agrees);
 - throughput: windows/s of the inference worker's own handler (its batcher, checks and
   answers) with 1, 16 and 64 jobs in flight, against the raw batched forward pass over the
-  same windows (the worker's batch size, nothing around it);
+  same windows (the worker's batch size, nothing around it); and at 64 jobs again with the
+  other padding rule (MAX_PADDING_SHARE: a pass cut into narrower ones of similar lengths,
+  the CPU default, against the whole pass, the GPU default), to settle the GPU's default;
 - cold start, in a fresh process: the imports, the model's load onto the device, the first
   pass;
 - the device, its driver and CUDA.
@@ -215,7 +217,7 @@ def cold_start(model_dir: Path, device: str) -> dict[str, float]:
 
 def measure(model_dir: Path, device: str, seconds: float, texts: int = 64) -> GpuReport:
     from inference_worker.handler import make_handler
-    from inference_worker.settings import InferenceSettings
+    from inference_worker.settings import CPU_PADDING_SHARE, InferenceSettings
     from inference_worker.torch_backend import TorchClassifier
 
     logging.getLogger("worker_runtime.jobs").setLevel(logging.WARNING)
@@ -232,6 +234,11 @@ def measure(model_dir: Path, device: str, seconds: float, texts: int = 64) -> Gp
     for concurrency in CONCURRENCIES:
         result = asyncio.run(worker_throughput(handler, jobs, concurrency, seconds))
         report.throughput.append(result)
+    other_rule = CPU_PADDING_SHARE if settings.padding_share_on(device) is None else 1.0
+    other = make_handler(classifier, settings.model_copy(update={"max_padding_share": other_rule}))
+    result = asyncio.run(worker_throughput(other, jobs, CONCURRENCIES[-1], seconds))
+    result.how = f"inference worker, MAX_PADDING_SHARE={other_rule:g}"
+    report.throughput.append(result)
     return report
 
 

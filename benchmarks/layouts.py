@@ -113,7 +113,8 @@ async def _level(url: str, texts: list[str], concurrency: int, calls: int, secon
 def run_layout(layout: str, model: Path, texts: list[str], calls: int, seconds: float):
     ports = {name: free_port() for name in (*(n for n, _, _ in WORKERS), "orchestrator")}
     env = {"MODEL_ID": str(model), "LOG_LEVEL": "warning", **STACK_ENV}
-    without = ["cpu_inference"]
+    # /classify alone: no worker of a smart route (ONNX Runtime), in any layout.
+    without = ["cpu_inference", "single_cpu"]
     with LocalStack(env=env, ports=ports, layout=layout, without=without) as stack:
         processes = {s.name: psutil.Process(s.process.pid) for s in stack.services if s.process}
         processes["client"] = psutil.Process()

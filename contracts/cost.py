@@ -40,15 +40,23 @@ class RequestCost(BaseModel):
     # LAYOUT=single: the all-stage job, at the GPU-only price (stages run in process are
     # billed as part of the worker that ran them, so they have no line of their own).
     single: StageCost | None = Field(default=None, exclude_if=lambda v: v is None)
+    # Its CPU twin (SINGLE_CPU_ENDPOINT), at the CPU inference endpoint's price.
+    single_cpu: StageCost | None = Field(default=None, exclude_if=lambda v: v is None)
     total_usd: float
     # The same seconds with every stage on the GPU worker's price: the GPU-only layout.
     gpu_only_usd: float
 
 
+# The all-stage endpoints (LAYOUT=single): each a hop of its own, at its hardware's price.
+ALL_STAGE_HOPS = (Stage.SINGLE, Stage.SINGLE_CPU)
+
+
 def priced_as(stage: str, inference_on: InferenceTarget) -> Endpoint:
     """The endpoint whose price a stage's jobs pay: the inference stage run on the CPU
-    inference endpoint pays Endpoint.INFERENCE_CPU's."""
-    if stage == Stage.INFERENCE and inference_on is InferenceTarget.CPU:
+    inference endpoint pays Endpoint.INFERENCE_CPU's, and so does the all-stage CPU one."""
+    if stage == Stage.SINGLE_CPU or (
+        stage == Stage.INFERENCE and inference_on is InferenceTarget.CPU
+    ):
         return Endpoint.INFERENCE_CPU
     return Endpoint(stage)
 
@@ -71,7 +79,7 @@ def request_cost(
     `inference_on` picks the inference price: the GPU endpoint's or the CPU one's."""
     stages: dict[Stage, StageCost] = {}
     basis: Literal["execution_time", "round_trip"] = "execution_time"
-    for stage in (*STAGES, Stage.SINGLE):
+    for stage in (*STAGES, *ALL_STAGE_HOPS):
         timing: StageTiming | None = getattr(timings, stage)
         if timing is None or timing.in_process:
             continue

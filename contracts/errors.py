@@ -17,6 +17,8 @@ class Stage(StrEnum):
     POSTPROCESS = "postprocess"
     # LAYOUT=single: the one endpoint that runs all three stages in one job.
     SINGLE = "single"
+    # Its smart variant's CPU twin: the same all-stage job on ONNX Runtime, for short texts.
+    SINGLE_CPU = "single_cpu"
 
 
 class ErrorType(StrEnum):

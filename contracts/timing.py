@@ -27,4 +27,6 @@ class Timings(BaseModel):
     postprocess: StageTiming | None = None
     # LAYOUT=single: the one job on the all-stage endpoint, the request's only hop.
     single: StageTiming | None = Field(default=None, exclude_if=lambda v: v is None)
+    # LAYOUT=single with SINGLE_CPU_ENDPOINT: the job on the all-stage CPU endpoint instead.
+    single_cpu: StageTiming | None = Field(default=None, exclude_if=lambda v: v is None)
     total_ms: float

@@ -135,13 +135,20 @@ def _split(inputs: LayoutInputs, smart: bool):
     return tuple(configs[name] for name in names), route
 
 
+def _orchestrator_loading(inputs: LayoutInputs, loads: list[str]):
+    """The orchestrator's worker, whose cold start also loads what the workers in `loads`
+    load (when inline_loads_workers): the slowest of theirs and its own."""
+    orchestrator = inputs.configs[ORCHESTRATOR]
+    if not inputs.inline_loads_workers or not loads:
+        return orchestrator
+    slowest = max(inputs.configs[name].cold_start_s for name in [ORCHESTRATOR, *loads])
+    return replace(orchestrator, cold_start_s=slowest)
+
+
 def _inline(inputs: LayoutInputs, smart: bool):
     configs, routing, hop_s = inputs.configs, inputs.routing, inputs.orchestrator_hop_s
-    orchestrator = configs[ORCHESTRATOR]
-    if inputs.inline_loads_workers:
-        loads = [Endpoint.PREPROCESS, Endpoint.INFERENCE_CPU] if smart else [Endpoint.PREPROCESS]
-        slowest = max(configs[name].cold_start_s for name in [ORCHESTRATOR, *loads])
-        orchestrator = replace(orchestrator, cold_start_s=slowest)
+    loads = [Endpoint.PREPROCESS, Endpoint.INFERENCE_CPU] if smart else [Endpoint.PREPROCESS]
+    orchestrator = _orchestrator_loading(inputs, loads)
 
     def route(sample: StageSample, tokens: int) -> list[Hop]:
         if smart and routing.short(tokens):
@@ -158,7 +165,9 @@ def _inline(inputs: LayoutInputs, smart: bool):
 
 def _single(inputs: LayoutInputs, smart: bool):
     configs, routing, hop_s = inputs.configs, inputs.routing, inputs.orchestrator_hop_s
-    names = [ORCHESTRATOR, SINGLE, SINGLE_CPU] if smart else [ORCHESTRATOR, SINGLE]
+    # With smart, the orchestrator loads the tokenizer to count a request's tokens.
+    orchestrator = _orchestrator_loading(inputs, [Endpoint.PREPROCESS] if smart else [])
+    workers = [configs[SINGLE], configs[SINGLE_CPU]] if smart else [configs[SINGLE]]
 
     def route(sample: StageSample, tokens: int) -> list[Hop]:
         pre, post = sample.preprocess_s, sample.postprocess_s
@@ -173,7 +182,7 @@ def _single(inputs: LayoutInputs, smart: bool):
             chosen = call(1, (CPU, pre), (GPU, sample.inference_s), (CPU, post))
         return orchestrated(*cpu(pre + hop_s), chosen)
 
-    return tuple(configs[name] for name in names), route
+    return (orchestrator, *workers), route
 
 
 BUILDERS = {"split": _split, "inline": _inline, "single": _single}

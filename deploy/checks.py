@@ -19,6 +19,7 @@ from deploy.layouts import (
     LAYOUT_KEY,
     MODEL_KEYS,
     SINGLE_CPU_ENV,
+    TOKENIZES_FOR,
     WIRED_KEYS,
     deployed_stages,
     missing_stages,
@@ -97,13 +98,14 @@ def check_deployment(config: DeployConfig) -> Findings:
 def _check_layout(config: DeployConfig, found: Findings) -> bool:
     """False when a stage the layout needs is missing (the other checks would be moot)."""
     layout = config.deployment.layout
-    if layout is Layout.SINGLE and config.smart:
-        # Not an error, so that the file's tables and tests stay ready for it: the orchestrator
-        # does not route to SINGLE_CPU_ENDPOINT yet, and the single image has no ONNX Runtime.
+    if (
+        layout is Layout.SINGLE
+        and config.smart
+        and DeployStage.ORCHESTRATOR not in deployed_stages(config)
+    ):
         found.warnings.append(
-            'layout "single" with smart: its CPU twin is not built yet (the single image has '
-            "no ONNX Runtime, and the orchestrator never calls SINGLE_CPU_ENDPOINT), so the "
-            "single_cpu endpoint would fail at start: set smart = false"
+            'layout "single" with smart and no [stages.orchestrator]: nothing sends short '
+            "texts to single_cpu but your own callers (its job takes what single's does)"
         )
     for stage in missing_stages(config):
         smart_only = stage in (DeployStage.INFERENCE_CPU, DeployStage.SINGLE_CPU)
@@ -137,7 +139,7 @@ def _check_role(stage: DeployStage, settings: StageSettings, role: Role, found: 
         )
     if role.compute == "gpu" and settings.cpu_instances:
         cpu_twin = (
-            '[stages.single_cpu] (image "single", BACKEND=onnx)'
+            '[stages.single_cpu] (image "single-cpu")'
             if stage is DeployStage.SINGLE
             else '[stages.inference_cpu] (image "inference-cpu")'
         )
@@ -219,13 +221,16 @@ def _check_cuda(stage: DeployStage, settings: StageSettings, found: Findings) ->
 def _check_model(config: DeployConfig, found: Findings) -> None:
     deployed = deployed_stages(config)
     stages = [s for s in MODEL_STAGES if s in deployed]
-    if config.deployment.layout is Layout.INLINE:
-        inference = config.stage(DeployStage.INFERENCE).env
+    layout = config.deployment.layout
+    tokenizes_for = TOKENIZES_FOR.get((layout, config.smart))
+    if tokenizes_for is not None and DeployStage.ORCHESTRATOR in deployed:
+        model = config.stage(tokenizes_for).env
         for key in MODEL_KEYS:
-            if key not in inference:
+            if key not in model:
                 found.errors.append(
-                    f"stages.inference.env.{key}: set it; in the inline layout the orchestrator "
-                    "tokenizes with the inference stage's model, and needs its name"
+                    f"stages.{tokenizes_for.value}.env.{key}: set it; in the {layout} layout"
+                    f"{' with smart' if layout is Layout.SINGLE else ''} the orchestrator "
+                    f"tokenizes with the {tokenizes_for.value} stage's model, and needs its name"
                 )
         stages.append(DeployStage.ORCHESTRATOR)
     if not stages:
@@ -242,7 +247,7 @@ def _check_model(config: DeployConfig, found: Findings) -> None:
         for key in MODEL_KEYS:
             left, right = reference.get(key), env.get(key)
             if stage is DeployStage.ORCHESTRATOR and right is None:
-                continue  # apply sets it from the inference stage
+                continue  # apply sets it from the stage it tokenizes for
             if left != right:
                 found.errors.append(
                     f"stages.{stage.value}.env.{key}: {right or '(the image default)'} differs "
@@ -284,8 +289,8 @@ def _check_single_cpu(settings: StageSettings, found: Findings) -> None:
     for name, value in SINGLE_CPU_ENV.items():
         if settings.env.get(name, value) != value:
             found.errors.append(
-                f"stages.single_cpu.env.{name}: the single image runs on a CPU instance only "
-                f'with {name} = "{value}"; leave it out and apply sets it'
+                f"stages.single_cpu.env.{name}: the all-stage handler runs on a CPU instance "
+                f'only with {name} = "{value}"; leave it out and apply sets it'
             )
 
 

@@ -5,11 +5,15 @@
   tokenizes with the inference stage's MODEL_ID and MODEL_REVISION); smart runs the short
   texts' inference in the orchestrator's own process (CPU_INFERENCE_ENDPOINT=inline).
 - single: one GPU endpoint running all three stages, and the orchestrator if the file lists
-  it; smart adds single_cpu, the same image on a CPU instance with BACKEND=onnx.
+  it; smart adds single_cpu, the same handler on ONNX Runtime on a CPU instance (image
+  single-cpu), where the orchestrator sends short texts: it counts their tokens with the
+  single stage's MODEL_ID and MODEL_REVISION.
 
-In inline, the orchestrator's image "orchestrator" stands for "orchestrator-inline"
-(docker/orchestrator-inline.Dockerfile), which holds the CPU stages' code, tokenizers, ONNX
-Runtime and the model; the split orchestrator's image holds none of them.
+In inline, and in single with smart, the orchestrator's image "orchestrator" stands for
+"orchestrator-inline" (docker/orchestrator-inline.Dockerfile), which holds the CPU stages'
+code, tokenizers, ONNX Runtime and the model; the split orchestrator's image holds none of
+them. The single_cpu stage's "single" stands for "single-cpu": the GPU build has no
+model.onnx and no ONNX Runtime.
 
 A stage the file lists but the layout does not use is not deployed (and what apply made of
 it is deleted): the file may hold every layout's tables, so that switching is one line.
@@ -26,7 +30,7 @@ LAYOUT_KEY = "LAYOUT"
 MODEL_KEYS = ("MODEL_ID", "MODEL_REVISION")
 # CPU_INFERENCE_ENDPOINT's value for inference in the orchestrator's own process.
 IN_PROCESS = "inline"
-# What the single_cpu stage's all-stage handler runs on.
+# What the single_cpu stage's all-stage handler runs on (its image sets it too).
 SINGLE_CPU_ENV = {"BACKEND": "onnx"}
 
 _NEEDS: dict[Layout, tuple[DeployStage, ...]] = {
@@ -45,10 +49,21 @@ _SMART_STAGE: dict[Layout, DeployStage | None] = {
     Layout.INLINE: None,
     Layout.SINGLE: DeployStage.SINGLE_CPU,
 }
-# The image each stage's usual image name stands for in a layout. A full reference, or any
-# other name, is used as written.
-_LAYOUT_IMAGES: dict[tuple[Layout, DeployStage], dict[str, str]] = {
-    (Layout.INLINE, DeployStage.ORCHESTRATOR): {"orchestrator": "orchestrator-inline"},
+# The image each stage's usual image name stands for in a layout (and whether only with
+# smart). A full reference, or any other name, is used as written.
+_INLINE_ORCHESTRATOR = {"orchestrator": "orchestrator-inline"}
+_LAYOUT_IMAGES: dict[tuple[Layout, DeployStage, bool], dict[str, str]] = {
+    (Layout.INLINE, DeployStage.ORCHESTRATOR, False): _INLINE_ORCHESTRATOR,
+    (Layout.INLINE, DeployStage.ORCHESTRATOR, True): _INLINE_ORCHESTRATOR,
+    # It counts the short texts' tokens: tokenizers and the model's tokenizer.
+    (Layout.SINGLE, DeployStage.ORCHESTRATOR, True): _INLINE_ORCHESTRATOR,
+    (Layout.SINGLE, DeployStage.SINGLE_CPU, True): {"single": "single-cpu"},
+}
+# The stage whose model the orchestrator tokenizes with, in the layouts where it does.
+TOKENIZES_FOR: dict[tuple[Layout, bool], DeployStage] = {
+    (Layout.INLINE, False): DeployStage.INFERENCE,
+    (Layout.INLINE, True): DeployStage.INFERENCE,
+    (Layout.SINGLE, True): DeployStage.SINGLE,
 }
 # Deployed when the file lists it.
 _OPTIONAL: dict[Layout, tuple[DeployStage, ...]] = {Layout.SINGLE: (DeployStage.ORCHESTRATOR,)}
@@ -97,23 +112,23 @@ def describe_layout(config: DeployConfig) -> str:
 
 def stage_image(config: DeployConfig, stage: DeployStage) -> str:
     """The image reference the stage's template runs in this layout."""
-    names = _LAYOUT_IMAGES.get((config.deployment.layout, stage), {})
+    names = _LAYOUT_IMAGES.get((config.deployment.layout, stage, config.smart), {})
     return config.image(stage, names.get(config.stage(stage).image))
 
 
 def orchestrator_wiring(config: DeployConfig, endpoint_ids: dict[DeployStage, str]) -> dict:
     """The orchestrator's layout and the endpoints it calls: each deployed one's id, empty
-    for one left out; in inline, the model it tokenizes with (the inference stage's)."""
+    for one left out; where it tokenizes, the model it tokenizes with (TOKENIZES_FOR)."""
     layout = config.deployment.layout
     deployed = deployed_stages(config)
     env = {LAYOUT_KEY: layout.value}
     for stage in _CALLED[layout]:
         env[WIRED_KEYS[stage]] = endpoint_ids[stage] if stage in deployed else ""
-    if layout is Layout.INLINE:
-        if config.smart:
-            env[WIRED_KEYS[DeployStage.INFERENCE_CPU]] = IN_PROCESS
-        inference = config.stage(DeployStage.INFERENCE).env
-        env |= {key: inference[key] for key in MODEL_KEYS if key in inference}
+    if layout is Layout.INLINE and config.smart:
+        env[WIRED_KEYS[DeployStage.INFERENCE_CPU]] = IN_PROCESS
+    if (model_stage := TOKENIZES_FOR.get((layout, bool(config.smart)))) is not None:
+        model = config.stage(model_stage).env
+        env |= {key: model[key] for key in MODEL_KEYS if key in model}
     return env
 
 

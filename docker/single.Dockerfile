@@ -1,8 +1,7 @@
 # syntax=docker/dockerfile:1
 # All-stage worker (LAYOUT=single, GPU): preprocess, inference (torch) and postprocess in one
 # Runpod job, callable from the console or /runsync with {"input": {"text": "..."}}. It holds
-# no model.onnx: a CPU variant (BACKEND=onnx) would need the export the inference-cpu image's
-# build runs.
+# no model.onnx: its CPU twin (BACKEND=onnx, no torch) is docker/single-cpu.Dockerfile.
 # Build context: the repository root.
 #   docker buildx build --platform linux/amd64 -f docker/single.Dockerfile \
 #     --build-arg MODEL_ID=... --build-arg MODEL_REVISION=... \

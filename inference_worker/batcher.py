@@ -16,6 +16,8 @@ submits its windows here, and one background task forms the forward passes:
   prepared (padded, on a second thread) and queued behind it, so the device goes from one
   pass to the next without waiting for Python. A pass that is not full waits for the running
   one to end instead, gathering the jobs that arrive meanwhile.
+- Padding-aware: on a CPU, where every padded token is computed, a pass of mixed lengths runs
+  as several narrower forwards of similar lengths (MAX_PADDING_SHARE, padding.py).
 - Isolated: a failed pass fails the jobs that had windows in it, and only those.
 
 When the device is idle, the first job waits up to MAX_BATCH_WAIT_MS for others to join it.
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import BatchingInfo
+from inference_worker.padding import similar_length_runs
 
 # One forward pass: sequences of token ids (lists or numpy rows) in, one row of
 # probabilities per sequence out. With a `prepare` step, it receives what prepare made.
@@ -71,9 +74,11 @@ class WindowBatcher:
         max_batch_wait_ms: float,
         max_batch_tokens: int | None = None,
         prepare: Prepare | None = None,
+        max_padding_share: float | None = None,
     ):
         self._forward = forward
         self._prepare = prepare
+        self._max_padding_share = max_padding_share
         self._max_batch_size = max_batch_size
         self._max_batch_tokens = max_batch_tokens
         self._max_wait_s = max_batch_wait_ms / 1000
@@ -175,17 +180,24 @@ class WindowBatcher:
         if batch is None:
             return None
         loop = asyncio.get_running_loop()
-        inputs: Any = batch.sequences
+        runs = similar_length_runs(list(map(len, batch.sequences)), self._max_padding_share)
+        inputs: list[Any] = [batch.sequences[run] for run in runs]
         if self._prepare is not None:
             try:
-                inputs = await loop.run_in_executor(
-                    self._prepare_thread, self._prepare, batch.sequences
-                )
+                inputs = await loop.run_in_executor(self._prepare_thread, self._prepare_all, inputs)
             except Exception as exc:
                 self._fail(batch, exc)
                 return None
-        batch.result = loop.run_in_executor(self._forward_thread, self._forward, inputs)
+        batch.result = loop.run_in_executor(self._forward_thread, self._forward_all, inputs)
         return batch
+
+    def _prepare_all(self, runs: list[list[Sized]]) -> list[Any]:
+        assert self._prepare is not None
+        return [self._prepare(run) for run in runs]
+
+    def _forward_all(self, inputs: list[Any]) -> list[Sequence[float]]:
+        """A pass's runs one after the other, their rows in the pass's order."""
+        return [row for run in inputs for row in self._forward(run)]
 
     # Forming a pass ---------------------------------------------------------------------
 

@@ -75,12 +75,14 @@ def make_handler(classifier: Classifier, settings: InferenceSettings) -> Handler
     prepare = getattr(classifier, "prepare", None)
     run_prepared = getattr(classifier, "run_prepared", None)
     two_steps = prepare is not None and run_prepared is not None
+    device_type = classifier.info.device.split(":")[0]
     batcher = WindowBatcher(
         guard.guard(run_prepared if two_steps else classifier.probabilities),
-        settings.batch_size_on(classifier.info.device.split(":")[0]),
+        settings.batch_size_on(device_type),
         settings.max_batch_wait_ms,
         max_batch_tokens=settings.max_batch_tokens,
         prepare=guard.guard(prepare) if two_steps else None,
+        max_padding_share=settings.padding_share_on(device_type),
     )
     offload = ThreadPoolExecutor(max_workers=CPU_THREADS, thread_name_prefix="inference-cpu")
     # What is alive now (torch, transformers, the model) lives as long as the worker. Frozen,

@@ -1,4 +1,5 @@
-"""Token id sequences of any lengths padded into one pass's rectangular inputs."""
+"""Token id sequences of any lengths padded into one pass's rectangular inputs, and a pass cut
+into runs of similar lengths where padding would cost more than it saves."""
 
 from collections.abc import Sequence
 
@@ -13,3 +14,26 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.n
     # Boolean assignment fills row by row, left to right: the sequences' order.
     input_ids[mask] = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in sequences])
     return input_ids, mask.astype(np.int64)
+
+
+def similar_length_runs(lengths: Sequence[int], max_padding_share: float | None) -> list[slice]:
+    """Consecutive runs of a pass's rows, sorted shortest first, each padded to its own
+    longest row: a run grows while padding stays at most `max_padding_share` of its padded
+    tokens. None keeps the pass whole.
+
+    A CPU computes every padded token, so one wide pass of mixed lengths costs more than
+    several narrow passes of similar ones; an accelerator's wide pass is nearly free per row.
+    """
+    if max_padding_share is None or len(lengths) < 2:
+        return [slice(0, len(lengths))]
+    runs = []
+    start = real = 0
+    for index, length in enumerate(lengths):
+        rows = index - start + 1
+        padded = rows * length  # sorted: this row is the run's longest
+        if rows > 1 and padded - (real + length) > max_padding_share * padded:
+            runs.append(slice(start, index))
+            start, real = index, 0
+        real += length
+    runs.append(slice(start, len(lengths)))
+    return runs

@@ -13,6 +13,10 @@ GPU_BATCH_SIZE = 32
 # On a CPU, wider passes measured slower (`make benchmark`, both the forward alone and the
 # pipeline under concurrent load); on a GPU, wider passes keep the device busy.
 CPU_BATCH_SIZE = 4
+# On a CPU every padded token is computed: a pass of mixed lengths runs as narrower passes of
+# similar lengths (batcher.py). On a GPU a wide pass costs little more per row, and more
+# passes would cost launches, so the pass stays whole unless MAX_PADDING_SHARE says otherwise.
+CPU_PADDING_SHARE = 0.2
 
 
 class PrecisionError(ConfigurationError):
@@ -59,6 +63,17 @@ class InferenceSettings(ModelWorkerSettings):
             "share its forward pass."
         ),
     )
+    max_padding_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "The share of a forward pass's tokens that may be padding: a pass over windows of "
+            "mixed lengths runs as several narrower passes of similar lengths instead. Unset "
+            f"means {CPU_PADDING_SHARE} on a CPU, where padding costs as much as text, and no "
+            "cut on a GPU; 1 never cuts."
+        ),
+    )
     device: str | None = Field(
         default=None, description='"cuda", "cpu", ...; unset means the GPU when there is one.'
     )
@@ -77,3 +92,9 @@ class InferenceSettings(ModelWorkerSettings):
         # Anything but a CPU is an accelerator, as wide passes suit (the benchmark's zero-cost
         # stand-in, which has no device, included).
         return CPU_BATCH_SIZE if device_type == "cpu" else GPU_BATCH_SIZE
+
+    def padding_share_on(self, device_type: str) -> float | None:
+        """MAX_PADDING_SHARE, or the default for the device the model runs on."""
+        if self.max_padding_share is not None:
+            return self.max_padding_share
+        return CPU_PADDING_SHARE if device_type == "cpu" else None

@@ -1,4 +1,5 @@
-"""LAYOUT=inline: preprocess and postprocess in the orchestrator's own process.
+"""LAYOUT=inline: preprocess and postprocess in the orchestrator's own process (and
+LAYOUT=single's smart variant: preprocess alone, to count tokens).
 
 Only the inference stage is an endpoint: one hop per request, no CPU stage endpoint to pay
 for. The stages are the workers' own functions (preprocess_worker.stage,
@@ -63,6 +64,18 @@ def inference_stage(inference_settings: Any, name: str) -> InProcessStage:
 
 
 @contextmanager
+def _loading_model(what: str) -> Iterator[None]:
+    """One line that says what to fix, before the server's own account of the failure."""
+    from worker_runtime.model_files import ModelUnavailableError
+
+    try:
+        yield
+    except ModelUnavailableError as exc:
+        log.error("%s cannot start: MODEL_ID: %s", what, exc)
+        raise
+
+
+@contextmanager
 def inline_stages(
     settings: OrchestratorSettings, on_cpu: CpuRecorder | None = None
 ) -> Iterator[dict[Endpoint, InProcessStage]]:
@@ -71,11 +84,10 @@ def inline_stages(
     postprocess call (not the in-process CPU inference's, which runs on the inference
     worker's own threads and ONNX Runtime's)."""
     from preprocess_worker.settings import PreprocessSettings
-    from worker_runtime.model_files import ModelUnavailableError
 
     model = model_settings(settings)
     with ThreadPoolExecutor(settings.inline_threads, thread_name_prefix="inline-stage") as pool:
-        try:
+        with _loading_model("LAYOUT=inline"):
             stages = cpu_stages(PreprocessSettings(**model), pool, on_cpu)
             endpoints = {
                 Endpoint.PREPROCESS: stages[Stage.PREPROCESS],
@@ -87,8 +99,29 @@ def inline_stages(
                 endpoints[Endpoint.INFERENCE_CPU] = inference_stage(
                     InferenceSettings(**model, backend="onnx"), Endpoint.INFERENCE_CPU.value
                 )
-        except ModelUnavailableError as exc:
-            # One line that says what to fix, before the server's own account of the failure.
-            log.error("LAYOUT=inline cannot start: MODEL_ID: %s", exc)
-            raise
         yield endpoints
+
+
+@contextmanager
+def tokens_here(
+    settings: OrchestratorSettings, on_cpu: CpuRecorder | None = None
+) -> Iterator[InProcessStage]:
+    """LAYOUT=single with SINGLE_CPU_ENDPOINT: the preprocess stage, run here to count the
+    tokens `/classify-smart` routes by (the all-stage job preprocesses again); `on_cpu` is
+    told each call's CPU time."""
+    with ThreadPoolExecutor(settings.inline_threads, thread_name_prefix="token-count") as pool:
+        try:
+            from preprocess_worker.settings import PreprocessSettings
+
+            with _loading_model("SINGLE_CPU_ENDPOINT"):
+                stages = cpu_stages(PreprocessSettings(**model_settings(settings)), pool, on_cpu)
+        except ModuleNotFoundError as exc:
+            # The split orchestrator's image holds no worker code and no tokenizers.
+            log.error(
+                "SINGLE_CPU_ENDPOINT: counting tokens here needs the orchestrator-inline image "
+                "(the preprocess code, tokenizers, the model's tokenizer); %s. Or leave "
+                "SINGLE_CPU_ENDPOINT empty.",
+                exc,
+            )
+            raise
+        yield stages[Stage.PREPROCESS]

@@ -16,7 +16,7 @@ from prometheus_client import (
 )
 
 from contracts import ErrorType, InferenceTarget, RequestCost, Route, Stage, StageTiming
-from contracts.cost import STAGES, priced_as
+from contracts.cost import ALL_STAGE_HOPS, STAGES, priced_as
 
 # Seconds: from a local job's few milliseconds to a hosted cold start of minutes.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -134,8 +134,9 @@ class Metrics:
             stage_cost = getattr(cost, stage)
             if stage_cost is not None:
                 self.cost.labels(priced_as(stage, inference_on)).inc(stage_cost.usd)
-        if cost.single is not None:
-            self.cost.labels(Stage.SINGLE.value).inc(cost.single.usd)
+        for hop in ALL_STAGE_HOPS:
+            if (hop_cost := getattr(cost, hop)) is not None:
+                self.cost.labels(hop.value).inc(hop_cost.usd)
         self.gpu_only_cost.inc(cost.gpu_only_usd)
 
     def stage_cpu(self, stage: Stage, seconds: float) -> None:

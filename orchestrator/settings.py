@@ -100,6 +100,18 @@ class OrchestratorSettings(BaseSettings):
             "`LAYOUT=single`: the all-stage endpoint (the `single` image); an id or a URL."
         ),
     )
+    # Empty by default, unlike the others: it makes this process tokenize (see below).
+    single_cpu_endpoint: str = Field(
+        default="",
+        description=(
+            "`LAYOUT=single`: the all-stage endpoint on a CPU instance (the `single-cpu` image: "
+            "ONNX Runtime), which `/classify-smart` sends short texts to, as "
+            "`CPU_INFERENCE_ENDPOINT` in the split layout; an id or a URL. Set, the "
+            "orchestrator counts each text's tokens itself, with `MODEL_ID`'s tokenizer (the "
+            "`orchestrator-inline` image holds it). Empty: none (`/classify-smart` runs on "
+            "`SINGLE_ENDPOINT`, `route=cpu` is 503)."
+        ),
+    )
     # After the endpoints, so its check can see them.
     runpod_api_key: SecretStr | None = Field(
         default=None,
@@ -122,24 +134,30 @@ class OrchestratorSettings(BaseSettings):
     single_timeout_s: float = Field(
         default=120.0, gt=0, description="Likewise, for the all-stage endpoint (`LAYOUT=single`)."
     )
+    single_cpu_timeout_s: float = Field(
+        default=30.0, gt=0, description="Likewise, for the all-stage CPU endpoint."
+    )
     model_id: str | None = Field(
         default=None,
         description=(
             "`LAYOUT=inline`: the model whose tokenizer preprocess runs with here (and, with "
             "`CPU_INFERENCE_ENDPOINT=inline`, whose `model.onnx` runs here): the inference "
-            "endpoint's. Unset: the workers' default model."
+            "endpoint's. `LAYOUT=single` with `SINGLE_CPU_ENDPOINT`: the model whose tokenizer "
+            "counts the tokens `/classify-smart` routes by: the all-stage endpoints'. Unset: "
+            "the workers' default model."
         ),
     )
     model_revision: str | None = Field(
-        default=None, description="`LAYOUT=inline`: branch, tag or commit of MODEL_ID."
+        default=None, description="Branch, tag or commit of MODEL_ID."
     )
     inline_threads: int = Field(
         default=2,
         ge=1,
         le=64,
         description=(
-            "`LAYOUT=inline`: threads that run the stages in this process, never on its event "
-            "loop; jobs beyond them wait their turn."
+            "`LAYOUT=inline` (and `LAYOUT=single`'s token counts, with `SINGLE_CPU_ENDPOINT`): "
+            "threads that run the stages in this process, never on its event loop; jobs beyond "
+            "them wait their turn."
         ),
     )
     smart_max_cpu_tokens: int = Field(
@@ -399,7 +417,7 @@ class OrchestratorSettings(BaseSettings):
 
 
 # The endpoints each layout calls, in the order the API key's error names hosted ones
-# (LAYOUT=single calls SINGLE_ENDPOINT alone).
+# (LAYOUT=single calls SINGLE_ENDPOINT, and SINGLE_CPU_ENDPOINT when it is set).
 LAYOUT_ENDPOINTS: dict[Layout, tuple[Endpoint, ...]] = {
     Layout.SPLIT: (
         Endpoint.PREPROCESS,
@@ -422,6 +440,7 @@ def _hosted_endpoint_variables(values: Mapping[str, Any]) -> list[str]:
     }
     if layout == Layout.SINGLE:
         named["SINGLE_ENDPOINT"] = str(values.get("single_endpoint", "")).strip()
+        named["SINGLE_CPU_ENDPOINT"] = str(values.get("single_cpu_endpoint", "")).strip()
     return [
         variable
         for variable, url in named.items()

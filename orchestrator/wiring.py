@@ -61,7 +61,7 @@ class Services:
     def require_cpu_inference(self) -> None:
         if not self.pipeline.router.has_cpu:
             fix = (
-                "LAYOUT=single runs its own inference"
+                "set SINGLE_CPU_ENDPOINT (LAYOUT=single)"
                 if self.settings.layout is Layout.SINGLE
                 else "set CPU_INFERENCE_ENDPOINT"
             )
@@ -120,16 +120,25 @@ def layout_pipeline(
     (LAYOUT=inline) kept open by `resources`. Each layout's modules are imported only when
     it is chosen: the split layout loads no worker code."""
     if settings.layout is Layout.SINGLE:
-        from orchestrator.single_layout import SinglePipeline, single_endpoint
+        from orchestrator.single_layout import SinglePipeline, single_endpoints
 
-        return SinglePipeline(single_endpoint(settings, client, api_key_of(settings)), metrics)
+        gpu, cpu = single_endpoints(settings, client, api_key_of(settings))
+        if cpu is None:
+            return SinglePipeline(gpu, metrics)
+        from orchestrator.inline_layout import tokens_here
+
+        tokens = resources.enter_context(tokens_here(settings, metrics.stage_cpu))
+        return SinglePipeline(gpu, metrics, inference_router(settings, gpu, cpu), tokens)
     endpoints: dict[Endpoint, StageClient] = {**runpod_endpoints(settings, client)}
     if settings.layout is Layout.INLINE:
         from orchestrator.inline_layout import inline_stages
 
         endpoints.update(resources.enter_context(inline_stages(settings, metrics.stage_cpu)))
     stages = {e.stage: endpoints[e] for e in STAGE_ENDPOINTS}
-    return Pipeline(stages, metrics, inference_router(settings, endpoints))
+    router = inference_router(
+        settings, endpoints[Endpoint.INFERENCE], endpoints.get(Endpoint.INFERENCE_CPU)
+    )
+    return Pipeline(stages, metrics, router)
 
 
 def api_key_of(settings: OrchestratorSettings) -> str | None:
@@ -163,10 +172,10 @@ def runpod_endpoints(
 
 
 def inference_router(
-    settings: OrchestratorSettings, endpoints: dict[Endpoint, StageClient]
+    settings: OrchestratorSettings, gpu: StageClient, cpu: StageClient | None
 ) -> InferenceRouter:
-    """The inference stage's endpoints and the policy that picks one per request."""
-    gpu, cpu = endpoints[Endpoint.INFERENCE], endpoints.get(Endpoint.INFERENCE_CPU)
+    """The inference endpoints (LAYOUT=single: the all-stage ones) and the policy that picks
+    one per request."""
     return InferenceRouter(
         gpu,
         cpu,

@@ -44,10 +44,12 @@ IMAGES = (
     "preprocess",
     "inference-cpu",
     "orchestrator-inline",
+    "single-cpu",
     "inference",
     "single",
 )
-MODEL_IMAGES = {"preprocess", "inference-cpu", "orchestrator-inline", "inference", "single"}
+# Every image but these two bakes the model.
+MODEL_IMAGES = set(IMAGES) - {"postprocess", "orchestrator"}
 # The images with torch's CUDA build.
 CUDA_IMAGES = ("inference", "single")
 # What each build may take on top of the free-space floor. The CUDA image's virtualenv (torch
@@ -141,7 +143,8 @@ def docker_candidates() -> list[str]:
 
 def prepare_context_model(model_dir: Path, target: Path = CONTEXT_MODEL_DIR) -> Path:
     """Copy the model into the build context and export its model.onnx (for the CPU
-    inference and inline orchestrator images, whose "context" builds install no torch)."""
+    inference, all-stage CPU and inline orchestrator images, whose "context" builds install
+    no torch)."""
     if not (model_dir / "config.json").is_file():
         raise BuildError(f"{model_dir} is not a model directory (no config.json)")
     shutil.rmtree(target, ignore_errors=True)

@@ -123,17 +123,24 @@ LAYOUTS = [
         route="LAYOUT=single, or /runsync with no orchestrator",
         steps=[
             [CLIENT],
-            [Box("orchestrator", "FastAPI, CPU\noptional", "host")],
+            [Box("orchestrator", "FastAPI, CPU\noptional; smart:\ncounts tokens", "host")],
             [
+                Box(
+                    "single-cpu",
+                    f"CPU endpoint, {price(DEFAULT_CPU_USD_PER_S)}\nsmart: ONNX Runtime\n"
+                    f"<= {DEFAULT_SMART_MAX_CPU_TOKENS} tokens",
+                    "cpu",
+                ),
                 Box(
                     "single",
                     f"GPU endpoint, {price(DEFAULT_GPU_USD_PER_S)}\nall three stages\nin one job",
                     "gpu",
-                )
+                ),
             ],
         ],
         carries=["text", "job"],
-        note="one endpoint, one job per request; its CPU stages billed at the GPU price",
+        note="one endpoint per request, one job; its CPU stages billed at the price of the "
+        "hardware it ran on",
     ),
 ]
 

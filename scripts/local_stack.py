@@ -3,7 +3,8 @@
 Used by `make run` and by the end-to-end tests, so both exercise the same start-up path:
 each worker is `python handler.py --rp_serve_api` in its own folder, exactly as Runpod's
 local test mode documents, and the orchestrator is `python -m orchestrator`. The fourth
-worker is the inference worker again, on ONNX Runtime: /classify-smart's CPU endpoint.
+worker is the inference worker again, on ONNX Runtime: /classify-smart's CPU endpoint; in
+LAYOUT=single, the all-stage worker on ONNX Runtime is (single_cpu).
 """
 
 import os
@@ -27,6 +28,8 @@ WORKERS = [
     ("cpu_inference", "inference_worker", 8004),
     # LAYOUT=single: the all-stage worker (single_worker/), the orchestrator's one endpoint.
     ("single", "single_worker", 8005),
+    # LAYOUT=single's smart variant: the all-stage worker on ONNX Runtime.
+    ("single_cpu", "single_worker", 8006),
 ]
 LAYOUTS = ("split", "inline", "single")
 # The workers each layout runs (docs/architecture.md#layouts): inline runs preprocess,
@@ -34,12 +37,16 @@ LAYOUTS = ("split", "inline", "single")
 LAYOUT_WORKERS = {
     "split": ("preprocess", "inference", "postprocess", "cpu_inference"),
     "inline": ("inference",),
-    "single": ("single",),
+    "single": ("single", "single_cpu"),
 }
+# The worker that runs ONNX Runtime for /classify-smart in each layout, whose endpoint
+# setting is emptied when the model has no model.onnx (inline runs it in the orchestrator,
+# under the CPU inference endpoint's setting).
+ONNX_WORKERS = {"split": "cpu_inference", "inline": "cpu_inference", "single": "single_cpu"}
 # What the orchestrator of a layout is told besides the started workers' endpoints.
 LAYOUT_ENV = {"inline": {"CPU_INFERENCE_ENDPOINT": "inline"}}
 # What a worker runs with besides the shared environment.
-WORKER_ENV = {"cpu_inference": {"BACKEND": "onnx"}}
+WORKER_ENV = {"cpu_inference": {"BACKEND": "onnx"}, "single_cpu": {"BACKEND": "onnx"}}
 ORCHESTRATOR_PORT = 8888
 # The environment variables `make run` reads each service's port from.
 PORT_VARIABLES = {
@@ -48,6 +55,7 @@ PORT_VARIABLES = {
     "postprocess": "POSTPROCESS_PORT",
     "cpu_inference": "CPU_INFERENCE_PORT",
     "single": "SINGLE_PORT",
+    "single_cpu": "SINGLE_CPU_PORT",
     "orchestrator": "PORT",
 }
 

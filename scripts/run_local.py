@@ -4,10 +4,11 @@ Fetches the model once (MODEL_ID may name a local directory instead) and exports
 model.onnx beside its files (once), starts the four workers in Runpod's local API mode (the
 fourth is the inference worker on ONNX Runtime, /classify-smart's CPU endpoint) and the
 orchestrator (LAYOUT=inline: the inference worker alone, the rest in the orchestrator;
-LAYOUT=single: the all-stage worker alone, SINGLE_PORT), and watches them: Ctrl-C stops them
-all, and a worker that dies is reported and stops the rest. PORT moves the orchestrator,
-PREPROCESS_PORT, INFERENCE_PORT, POSTPROCESS_PORT, CPU_INFERENCE_PORT and SINGLE_PORT the
-workers; an explicit PREPROCESS_ENDPOINT (etc.) is passed to the orchestrator as it is.
+LAYOUT=single: the all-stage worker, SINGLE_PORT, and the same on ONNX Runtime,
+SINGLE_CPU_PORT), and watches them: Ctrl-C stops them all, and a worker that dies is reported
+and stops the rest. PORT moves the orchestrator, PREPROCESS_PORT, INFERENCE_PORT,
+POSTPROCESS_PORT, CPU_INFERENCE_PORT, SINGLE_PORT and SINGLE_CPU_PORT the workers; an
+explicit PREPROCESS_ENDPOINT (etc.) is passed to the orchestrator as it is.
 """
 
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from preprocess_worker.settings import PreprocessSettings
 from scripts.export_onnx import export_in_subprocess, is_exported
 from scripts.local_stack import (
+    ONNX_WORKERS,
     REPO_ROOT,
     WORKERS,
     LocalStack,
@@ -98,10 +100,10 @@ def main() -> int:
         )
         return 1
     print(f"Model files: {path}", flush=True)
-    # LAYOUT=single has no CPU inference (its worker runs torch); the others need model.onnx.
-    if layout != "single" and not start_cpu_inference(path):
-        stack_options["env"].setdefault("CPU_INFERENCE_ENDPOINT", "")
-        stack = LocalStack(ports=ports, without=["cpu_inference"], **stack_options)
+    if not start_cpu_inference(path):
+        onnx_worker = ONNX_WORKERS[layout]
+        stack_options["env"].setdefault(endpoint_variable(onnx_worker), "")
+        stack = LocalStack(ports=ports, without=[onnx_worker], **stack_options)
     # Runpod's local test mode input for the inference worker, for this model.
     settings = load_settings(PreprocessSettings, "make run")
     test_input = write_test_input(path, settings.model_copy(update={"model_id": model_id}))

@@ -46,6 +46,8 @@ def _end(component: str) -> str:
 def _default(value: object) -> str:
     if value is None or isinstance(value, SecretStr):
         return "none"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, float):

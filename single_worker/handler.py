@@ -15,7 +15,7 @@ from typing import Any
 # repository root (home of `contracts`) is not on the import path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contracts import Stage
+from contracts import InferenceTarget, Stage
 from orchestrator.inline_layout import cpu_stages, inference_stage
 from orchestrator.pipeline import Pipeline
 from single_worker.job import classify_job
@@ -31,9 +31,13 @@ def make_handler(settings: SingleSettings) -> Handler:
         Stage.INFERENCE: inference_stage(settings, Stage.INFERENCE.value),
     }
     pipeline = Pipeline(stages)
+    # The CPU twin of the single layout's smart variant (deploy's single_cpu).
+    endpoint = InferenceTarget.CPU if settings.backend == "onnx" else InferenceTarget.GPU
 
     async def handler(job: dict[str, Any]) -> dict[str, Any]:
-        return await answer_job("single", job, lambda job_input: classify_job(pipeline, job_input))
+        return await answer_job(
+            "single", job, lambda job_input: classify_job(pipeline, job_input, endpoint)
+        )
 
     return handler
 

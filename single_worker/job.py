@@ -11,7 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts import ClassifiableText, Limits, RouteChoice, Timings
+from contracts import (
+    ClassifiableText,
+    InferenceTarget,
+    Limits,
+    Route,
+    RouteChoice,
+    RouteReason,
+    Timings,
+)
 from orchestrator.errors import StageError
 from orchestrator.pipeline import Pipeline
 from orchestrator.single_layout import SingleJobOutput, error_wire
@@ -34,8 +42,12 @@ class SingleJobInput(BaseModel):
         return self
 
 
-async def classify_job(pipeline: Pipeline, job_input: Any) -> dict[str, Any]:
-    """One job's answer, or `{"error": <the error answer as JSON>}`."""
+async def classify_job(
+    pipeline: Pipeline, job_input: Any, endpoint: InferenceTarget = InferenceTarget.GPU
+) -> dict[str, Any]:
+    """One job's answer, or `{"error": <the error answer as JSON>}`. `endpoint` is the
+    inference endpoint this worker is: the CPU twin (BACKEND=onnx) runs every job on its CPU,
+    whatever the job's route, and its answers' route says so."""
     job = SingleJobInput.model_validate(job_input)
     texts = [job.text] if job.text is not None else job.texts or []
     started = time.perf_counter()
@@ -49,10 +61,18 @@ async def classify_job(pipeline: Pipeline, job_input: Any) -> dict[str, Any]:
         return {"error": error_wire(exc, None)}
     total_ms = round((time.perf_counter() - started) * 1000, 3)
     assert outcome.route is not None  # every request that got past inference has one
+    route = outcome.route
+    if endpoint is InferenceTarget.CPU:
+        route = Route(
+            endpoint=endpoint,
+            reason=RouteReason.REQUESTED,
+            detail="this all-stage worker runs its inference on a CPU (BACKEND=onnx)",
+            tokens=route.tokens,
+        )
     answer = SingleJobOutput(
         results=outcome.results,
         timings=Timings(**{**done, **outcome.timings}, total_ms=total_ms),
-        route=outcome.route,
+        route=route,
     ).model_dump(mode="json")
     if job.text is None:
         return answer

@@ -15,7 +15,7 @@ from orchestrator.errors import (
 from orchestrator.health import stage_health
 from orchestrator.wiring import Services, services
 
-router = APIRouter()
+router = APIRouter(tags=["operations"])
 Served = Annotated[Services, Depends(services)]
 
 

@@ -78,7 +78,7 @@ def router(max_batch_texts: int) -> APIRouter:
     """The pipeline routes. /classify-batch reads its body itself (the count is checked
     before any item is validated), so its schema, with this app's MAX_BATCH_TEXTS, is
     declared here for /docs."""
-    routes = APIRouter()
+    routes = APIRouter(tags=["classify"])
     routes.add_api_route(
         "/classify",
         classify,

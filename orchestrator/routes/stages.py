@@ -39,7 +39,7 @@ def in_layout(request: Request, served: Served) -> None:
 
 
 # Checked before the body is read: a route that is not there has no body to validate.
-router = APIRouter(dependencies=[Depends(in_layout)])
+router = APIRouter(tags=["stages"], dependencies=[Depends(in_layout)])
 
 # What each stage route's answer must be, checked before it is passed on.
 _STAGE_OUTPUTS: dict[Stage, Any] = {

@@ -120,25 +120,45 @@ def test_nothing_imports_the_all_stage_worker():
         assert "single_worker" not in imported_packages(REPO_ROOT / folder)
 
 
+def modules_loaded_by(script: str) -> set[str]:
+    """Top-level modules loaded once `script` has run in a fresh interpreter."""
+    code = (
+        script
+        + "import json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
 def test_inline_orchestrator_loads_no_torch_or_transformers(tiny_onnx_model_dir):
     """LAYOUT=inline with the CPU inference here too: tokenizers and ONNX Runtime, never torch
     or transformers (the orchestrator image holds neither)."""
-    code = (
-        "import json, os, sys\n"
+    loaded = modules_loaded_by(
         "from orchestrator.inline_layout import inline_stages\n"
         "from orchestrator.settings import OrchestratorSettings\n"
         f"settings = OrchestratorSettings(layout='inline', model_id={str(tiny_onnx_model_dir)!r},"
         " cpu_inference_endpoint='inline')\n"
         "with inline_stages(settings) as stages:\n"
         "    assert len(stages) == 3, stages\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    )
-    loaded = set(json.loads(result.stdout.splitlines()[-1]))
     assert "tokenizers" in loaded and "onnxruntime" in loaded
     assert not loaded & {"torch", "transformers", "runpod"}
+
+
+def test_the_all_stage_cpu_worker_loads_no_torch_or_transformers(tiny_onnx_model_dir):
+    """The single-cpu image's handler (BACKEND=onnx) runs a job on ONNX Runtime: the GPU
+    image's requirements are not its own."""
+    loaded = modules_loaded_by(
+        "import asyncio\n"
+        "from single_worker.handler import make_handler\n"
+        "from single_worker.settings import SingleSettings\n"
+        f"settings = SingleSettings(model_id={str(tiny_onnx_model_dir)!r}, backend='onnx')\n"
+        "answer = asyncio.run(make_handler(settings)({'id': 'j', 'input': {'text': 'Fine.'}}))\n"
+        "assert 'classification' in answer, answer\n"
+    )
+    assert "onnxruntime" in loaded and not loaded & {"torch", "transformers"}
 
 
 @pytest.mark.parametrize("worker", WORKERS)

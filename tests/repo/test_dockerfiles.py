@@ -505,9 +505,10 @@ def test_dockerignore_lets_in_only_the_components() -> None:
     assert excluded_by_dockerignore("scripts/run_local.py")
 
 
-# The single layout's all-stage image (GPU, like inference), which compose starts only when
-# its profile is asked for.
+# The single layout's all-stage image (GPU, like inference) and its twin on ONNX Runtime,
+# which compose starts only when their profile is asked for.
 SINGLE = "single"
+SINGLE_CPU = "single-cpu"
 
 
 # --- compose --------------------------------------------------------------------------------
@@ -562,13 +563,9 @@ def test_compose_builds_the_dockerfiles_that_exist() -> None:
         context = (COMPOSE_FILE.parent / build["context"]).resolve()
         assert context == REPO_ROOT, f"{name}: the build context is the repository root"
         dockerfile = context / build["dockerfile"]
-        if name == SINGLE and not dockerfile.is_file():
-            continue  # docker/single.Dockerfile comes with single_worker/ (the layouts branch)
         assert dockerfile.is_file(), f"{name}: {build['dockerfile']}"
         built.add(dockerfile.name)
-    assert built - {f"{SINGLE}.Dockerfile"} == {f"{image}.Dockerfile" for image in IMAGES} - {
-        f"{SINGLE}.Dockerfile"
-    }
+    assert built == {f"{image}.Dockerfile" for image in (*IMAGES, SINGLE, SINGLE_CPU)}
 
 
 def test_compose_runs_workers_in_local_api_mode() -> None:
@@ -588,8 +585,12 @@ def test_compose_runs_gpu_and_cpu_inference_side_by_side() -> None:
     # the single layout's handler only with `--profile single`, the inline layout's
     # orchestrator only with `--profile inline`.
     assert set(started_by_default(compose)) == set(IMAGES) - {SINGLE, INLINE}
-    assert set(services) == set(IMAGES) | {SINGLE}
-    assert services[SINGLE]["profiles"] == [SINGLE]
+    assert set(services) == set(IMAGES) | {SINGLE, SINGLE_CPU}
+    assert services[SINGLE]["profiles"] == services[SINGLE_CPU]["profiles"] == [SINGLE]
+    # The twin runs without a GPU, and its image sets BACKEND=onnx itself.
+    assert "deploy" not in services[SINGLE_CPU]
+    assert "BACKEND" not in services[SINGLE_CPU]["environment"]
+    assert services[SINGLE_CPU]["build"]["args"] == services[SINGLE]["build"]["args"]
     assert services[INLINE]["profiles"] == ["inline"]
     assert services[SINGLE]["build"]["dockerfile"] == f"docker/{SINGLE}.Dockerfile"
     assert services[SINGLE]["deploy"] == services["inference"]["deploy"]

@@ -16,7 +16,9 @@ requirements file and nothing else, as the Dockerfile's builder stage does). The
 - the orchestrator's app imports without torch, transformers or tokenizers;
 - the inline layout's orchestrator (orchestrator-inline) answers /classify-smart with
   preprocess, ONNX Runtime inference and postprocess all in its own process, from a copy laid
-  out as its image's /app and the model baked into HF_HOME, offline, with no torch loaded.
+  out as its image's /app and the model baked into HF_HOME, offline, with no torch loaded;
+- the single layout's all-stage worker on ONNX Runtime (single-cpu) runs its test input in
+  Runpod's local test mode, laid out as its image's /app, the model baked into HF_HOME.
 
 The venvs are cached under .cache/image-venvs/<component>-<hash>, keyed by the requirements
 file and the interpreter, and built atomically (a temporary folder renamed into place), so an
@@ -50,11 +52,13 @@ FOLDERS = {
     "orchestrator": "orchestrator",
     "inference-cpu": "inference_worker",
     "orchestrator-inline": "orchestrator",
+    "single-cpu": "single_worker",
 }
 # Each image's requirements file, where it is not its folder's requirements.txt.
 REQUIREMENTS = {
     "inference-cpu": "inference_worker/requirements-cpu.txt",
     "orchestrator-inline": "orchestrator/requirements-inline.txt",
+    "single-cpu": "single_worker/requirements-cpu.txt",
 }
 # What the inline orchestrator's image holds beside contracts/ and orchestrator/: the stage
 # code it runs in its own process (docker/orchestrator-inline.Dockerfile).
@@ -65,12 +69,22 @@ INLINE_STAGE_CODE = (
     "inference_worker",
 )
 # What the image's runtime stage sets beyond the model (docker/inference-cpu.Dockerfile).
-IMAGE_ENV = {"inference-cpu": {"BACKEND": "onnx"}}
+IMAGE_ENV = {"inference-cpu": {"BACKEND": "onnx"}, "single-cpu": {"BACKEND": "onnx"}}
 # The model files each model image bakes into its Hugging Face cache.
 BAKED_FILES = {"preprocess": TOKENIZER_FILES, "inference": MODEL_FILES, "inference-cpu": ONNX_FILES}
 WORKERS = ("preprocess", "inference", "postprocess", "inference-cpu")
 MODEL_IMAGES = ("preprocess", "inference", "inference-cpu")
-CPU_IMAGES = ("preprocess", "postprocess", "orchestrator", "inference-cpu", "orchestrator-inline")
+CPU_IMAGES = (
+    "preprocess",
+    "postprocess",
+    "orchestrator",
+    "inference-cpu",
+    "orchestrator-inline",
+    "single-cpu",
+)
+# What the all-stage image holds beside contracts/ and single_worker/: the three stages and
+# the orchestrator's pipeline that runs them (docker/single-cpu.Dockerfile).
+ALL_STAGE_CODE = (*INLINE_STAGE_CODE, "orchestrator")
 # The images whose build stage writes test_input.json for the model at hand.
 TEST_INPUT_IMAGES = ("inference", "inference-cpu")
 # Distributions that must never be in a CPU image.
@@ -301,6 +315,8 @@ def image_layout(component: str, root: Path) -> Path:
     shared = ("contracts", "worker_runtime") if component in WORKERS else ("contracts",)
     if component == "orchestrator-inline":
         shared = ("contracts", *INLINE_STAGE_CODE)
+    if component == "single-cpu":
+        shared = ("contracts", *ALL_STAGE_CODE)
     for folder in (*shared, FOLDERS[component]):
         if not (app / folder).exists():
             shutil.copytree(
@@ -452,3 +468,22 @@ def test_inline_orchestrator_classifies_in_its_own_process(
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_the_all_stage_cpu_worker_runs_its_test_input_on_its_baked_model(
+    image_venv, tiny_onnx_model_dir: Path, tmp_path: Path
+) -> None:
+    """The single-cpu image's start: BACKEND=onnx (set by the image), the model in HF_HOME as
+    its build bakes it (tokenizer, config, model.onnx), offline. Its virtualenv has no torch
+    (test_cpu_image_has_no_ml_libraries), so a job that completes imported none."""
+    hf_home = tmp_path / "hf-home"
+    repo_id = "sentiment-test/tiny-distilbert"
+    bake_into_hf_cache(tiny_onnx_model_dir, hf_home, repo_id, ONNX_FILES)
+    run_local_test_mode(
+        "single-cpu",
+        image_venv("single-cpu"),
+        image_layout("single-cpu", tmp_path),
+        MODEL_ID=repo_id,
+        MODEL_REVISION="main",
+        HF_HOME=str(hf_home),
+    )

@@ -22,17 +22,20 @@ WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yam
 BIN = Path(sys.executable).parent
 COMPONENTS = ("preprocess", "inference", "postprocess", "orchestrator")
 # The images: one per component, the inference worker's CPU image (BACKEND=onnx), the
-# single layout's all-stage handler and the inline layout's orchestrator.
-IMAGES = (*COMPONENTS, "inference-cpu", "single", "orchestrator-inline")
+# single layout's all-stage handler (and its twin on ONNX Runtime) and the inline layout's
+# orchestrator.
+IMAGES = (*COMPONENTS, "inference-cpu", "single", "single-cpu", "orchestrator-inline")
 # The images that run worker code (worker_runtime/).
 WORKER_CODE_IMAGES = {c for c in IMAGES if c != "orchestrator"}
-# The single image runs the three workers' stage code: their folders are its own inputs.
+# The single images run the three workers' stage code: their folders are their own inputs.
+ALL_STAGE_CODE = {
+    *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
+    # The orchestrator's pipeline, which runs the three stages in one job.
+    "orchestrator/**",
+}
 SHARED_STAGE_CODE = {
-    "single": {
-        *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
-        # The orchestrator's pipeline, which runs the three stages in one job.
-        "orchestrator/**",
-    },
+    "single": ALL_STAGE_CODE,
+    "single-cpu": ALL_STAGE_CODE,
     # The inline orchestrator runs preprocess, postprocess and the CPU inference itself.
     "orchestrator-inline": {
         *(f"{component}_worker/**" for component in ("preprocess", "inference", "postprocess")),
@@ -49,6 +52,8 @@ BUILD_STAGE_INPUTS = {
 def folder_of(image: str) -> str:
     if image in ("orchestrator", "orchestrator-inline"):
         return "orchestrator"
+    if image == "single-cpu":
+        return "single_worker"
     return "inference_worker" if image == "inference-cpu" else f"{image}_worker"
 
 

@@ -2,10 +2,11 @@
 
 The split layout is the session's `local_stack`; inline and single each start their own
 workers here: inline the inference worker alone (no CPU stage endpoint is given), single
-the all-stage worker alone. Same texts, same answers: labels and probabilities within 1e-6
-for the same backend (/classify: torch everywhere; /classify-smart's short texts: ONNX
-Runtime, on the CPU endpoint in split, in the orchestrator's process in inline), the same
-error shapes and messages.
+the all-stage worker and its twin on ONNX Runtime. Same texts, same answers: labels and
+probabilities within 1e-6 for the same backend (/classify: torch everywhere;
+/classify-smart's short texts: ONNX Runtime, on the CPU endpoint in split, in the
+orchestrator's process in inline, on the all-stage CPU endpoint in single), the same error
+shapes and messages.
 """
 
 import json
@@ -100,17 +101,22 @@ def test_classify_batch_answers_the_same_in_every_layout(clients):
         assert_close(got[name].json(), got["split"].json(), name)
 
 
-def test_classify_smart_answers_the_same_on_the_same_backend(clients):
-    """A short text: ONNX Runtime on the CPU endpoint (split) or in the orchestrator (inline);
-    the single worker has no CPU inference and answers as /classify does, saying so."""
-    got = answers(clients, "/classify-smart", {"text": TEXTS[0]})
+@pytest.mark.parametrize(("text", "endpoint"), [(TEXTS[0], "cpu"), (LONG_TEXT, "gpu")])
+def test_classify_smart_answers_the_same_on_the_same_backend(clients, text, endpoint):
+    """A short text: ONNX Runtime on the CPU endpoint (split), in the orchestrator (inline) or
+    on the all-stage CPU endpoint (single); a long one: torch on the GPU endpoint, in all."""
+    got = answers(clients, "/classify-smart", {"text": text})
     assert {r.status_code for r in got.values()} == {200}
-    split, inline, single = (got[n].json() for n in ("split", "inline", "single"))
-    assert_close(inline, split, "inline")
-    assert split["route"]["endpoint"] == "cpu"
-    assert single["route"]["reason"] == "no_cpu_endpoint"
-    classify = clients["single"].post("/classify", json={"text": TEXTS[0]}).json()
-    assert_close({k: v for k, v in single.items() if k != "route"}, classify, "single")
+    split = got["split"].json()
+    assert split["route"]["endpoint"] == endpoint
+    for name in ("inline", "single"):
+        assert_close(got[name].json(), split, name)
+    # The hop that ran: the all-stage CPU endpoint for the short text, billed at its price.
+    hop, other = ("single_cpu", "single") if endpoint == "cpu" else ("single", "single_cpu")
+    single = got["single"].json()
+    assert single["timings"][hop]["round_trip_ms"] > 0 and other not in single["timings"]
+    assert single["cost"][hop]["billed_s"] > 0 and other not in single["cost"]
+    assert single["timings"]["inference"]["in_process"] is True
 
 
 @pytest.mark.parametrize(
@@ -167,23 +173,38 @@ def test_timings_and_cost_name_the_hops_that_ran(clients, inline_stack, single_s
 
     # Exactly the processes each layout needs.
     assert [w.name for w in inline_stack.workers] == ["inference"]
-    assert [w.name for w in single_stack.workers] == ["single"]
+    assert [w.name for w in single_stack.workers] == ["single", "single_cpu"]
     health = clients["inline"].get("/health").json()["stages"]
     assert health["preprocess"]["detail"] == "reachable (in this process)"
-    # The CPU of the stages run in process, apart from the orchestrator's own (docs/operations.md).
+
+
+def cpu_seconds(client: httpx.Client) -> tuple[dict[str, float], float]:
+    """The orchestrator's in-process stages' CPU by stage, and its whole process's."""
     samples = [
         sample
-        for family in text_string_to_metric_families(clients["inline"].get("/metrics").text)
+        for family in text_string_to_metric_families(client.get("/metrics").text)
         for sample in family.samples
     ]
-    in_process_cpu = {
+    in_process = {
         sample.labels["stage"]: sample.value
         for sample in samples
         if sample.name == "orchestrator_in_process_cpu_seconds_total"
     }
-    assert in_process_cpu["preprocess"] > 0 and in_process_cpu["postprocess"] > 0
-    [process_cpu] = [s.value for s in samples if s.name == "process_cpu_seconds_total"]
-    assert process_cpu > sum(in_process_cpu.values())
+    [process] = [s.value for s in samples if s.name == "process_cpu_seconds_total"]
+    return in_process, process
+
+
+def test_metrics_count_the_cpu_of_the_stages_run_in_the_orchestrator(clients):
+    """Apart from the orchestrator's own (docs/operations.md): inline's preprocess and
+    postprocess, single's token count for the smart route; none in split."""
+    clients["inline"].post("/classify", json={"text": TEXTS[0]}).raise_for_status()
+    stages, process = cpu_seconds(clients["inline"])
+    assert stages["preprocess"] > 0 and stages["postprocess"] > 0
+    assert process > sum(stages.values())
+    clients["single"].post("/classify-smart", json={"text": TEXTS[0]}).raise_for_status()
+    stages, _ = cpu_seconds(clients["single"])
+    assert stages["preprocess"] > 0 and "postprocess" not in stages
+    assert cpu_seconds(clients["split"])[0] == {}
 
 
 def test_the_single_handler_runs_in_runpods_local_test_mode(tiny_model_dir):
@@ -210,7 +231,11 @@ def test_the_single_handler_runs_in_runpods_local_test_mode(tiny_model_dir):
                 "CPU_INFERENCE_ENDPOINT": "inline",
             },
         ),
-        ("single", ["single"], {"PREPROCESS_ENDPOINT": "", "INFERENCE_ENDPOINT": ""}),
+        (
+            "single",
+            ["single", "single_cpu"],
+            {"PREPROCESS_ENDPOINT": "", "INFERENCE_ENDPOINT": "", "CPU_INFERENCE_ENDPOINT": ""},
+        ),
     ],
 )
 def test_make_run_starts_exactly_the_processes_of_its_layout(layout, workers, told):

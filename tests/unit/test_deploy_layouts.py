@@ -99,12 +99,9 @@ def test_each_layout_deploys_its_endpoints_and_warns_of_the_tables_it_leaves(lay
     findings = check_deployment(config)
     assert findings.errors == []
     unused = ", ".join(f"[stages.{s.value}]" for s in unused_stages(config))
-    *not_built, warning = findings.warnings
+    [warning] = findings.warnings
     assert warning.startswith(f'layout "{layout}"') and unused in warning
     assert "apply deletes what it made of them" in warning
-    # single's smart variant is planned, not built: said, not refused.
-    assert len(not_built) == (layout == "single" and smart)
-    assert all("set smart = false" in line for line in not_built)
 
 
 def test_smart_is_on_by_default_only_with_a_cpu_inference_table():
@@ -118,7 +115,10 @@ def test_smart_is_on_by_default_only_with_a_cpu_inference_table():
 def test_the_single_layout_may_go_without_the_orchestrator():
     config = parse_config(without_table(layout_text("single"), "orchestrator"), Path("x"))
     assert deployed_stages(config) == (DeployStage.SINGLE, DeployStage.SINGLE_CPU)
-    assert check_deployment(config).errors == []
+    findings = check_deployment(config)
+    assert findings.errors == []
+    # Smart without the orchestrator: the CPU twin is there for callers who choose it.
+    assert any("nothing sends short texts to single_cpu" in w for w in findings.warnings)
 
 
 @pytest.mark.parametrize(
@@ -146,18 +146,18 @@ def test_a_stage_the_layout_needs_is_named_when_missing(layout, smart, table, er
     [
         (
             "single",
-            'image = "single"\ntype = "queue"\ncpu_instances = ["cpu3c-2-4"]\nworkers_min = 0\n'
+            'image = "single-cpu"\ntype = "queue"\ncpu_instances = ["cpu3c-2-4"]\nworkers_min = 0\n'
             "workers_max = 3\nidle_timeout_s = 5\nexecution_timeout_s = 60\n"
             'scaler = { type = "QUEUE_DELAY", value = 4 }\nflashboot = true\n'
             "container_disk_gb = 20                 # Runpod's maximum on cpu3c-2-4\n\n"
             "[stages.single_cpu.env]\n",
-            'image = "single"\ntype = "queue"\ncpu_instances = ["cpu3c-2-4"]\nworkers_min = 0\n'
+            'image = "single-cpu"\ntype = "queue"\ncpu_instances = ["cpu3c-2-4"]\nworkers_min = 0\n'
             "workers_max = 3\nidle_timeout_s = 5\nexecution_timeout_s = 60\n"
             'scaler = { type = "QUEUE_DELAY", value = 4 }\nflashboot = true\n'
             "container_disk_gb = 20\n\n"
             '[stages.single_cpu.env]\nBACKEND = "torch"\n',
-            "stages.single_cpu.env.BACKEND: the single image runs on a CPU instance only with "
-            'BACKEND = "onnx"',
+            "stages.single_cpu.env.BACKEND: the all-stage handler runs on a CPU instance only "
+            'with BACKEND = "onnx"',
         ),
         (
             "single",
@@ -295,12 +295,28 @@ def test_single_wires_both_all_stage_endpoints_and_runs_on_onnx_on_the_cpu(fake,
     single_cpu = fake.endpoint_named("sentiment-single-cpu")
     assert single["gpuIds"] == "AMPERE_16,ADA_24" and single_cpu["instanceIds"] == ["cpu3c-2-4"]
     assert fake.template_named("sentiment-single-template")["imageName"].endswith("/single:1.0.0")
+    cpu_template = fake.template_named("sentiment-single-cpu-template")
+    assert cpu_template["imageName"].endswith("/single-cpu:1.0.0")
     assert env_of(fake, "sentiment-single-cpu-template")["BACKEND"] == "onnx"
     assert "BACKEND" not in env_of(fake, "sentiment-single-template")
     env = env_of(fake, "sentiment-orchestrator-template")
     assert env["LAYOUT"] == "single"
     assert env["SINGLE_ENDPOINT"] == single["id"] and env["SINGLE_CPU_ENDPOINT"] == single_cpu["id"]
     assert not {"PREPROCESS_ENDPOINT", "INFERENCE_ENDPOINT", "POSTPROCESS_ENDPOINT"} & set(env)
+    # It counts the short texts' tokens: the single stage's model, in the image with tokenizers.
+    model = env_of(fake, "sentiment-single-template")
+    assert (env["MODEL_ID"], env["MODEL_REVISION"]) == (model["MODEL_ID"], model["MODEL_REVISION"])
+    orchestrator = fake.template_named("sentiment-orchestrator-template")["imageName"]
+    assert orchestrator.endswith("/orchestrator-inline:1.0.0")
+
+
+def test_single_without_smart_runs_the_plain_orchestrator(fake, deploy):
+    use(deploy, layout_text("single", False))
+    assert deploy("apply")[0] == 0
+    orchestrator = fake.template_named("sentiment-orchestrator-template")["imageName"]
+    assert orchestrator.endswith("/orchestrator:1.0.0")
+    env = env_of(fake, "sentiment-orchestrator-template")
+    assert env["SINGLE_CPU_ENDPOINT"] == "" and "MODEL_ID" not in env
 
 
 def test_single_without_an_orchestrator_is_one_endpoint_called_directly(fake, deploy):
@@ -447,3 +463,24 @@ def test_a_full_orchestrator_image_reference_is_used_as_written_in_inline():
     text = text.replace('image = "orchestrator"', 'image = "docker.io/me/orch:2.0.0"', 1)
     config = parse_config(text, Path("deploy.toml"))
     assert stage_image(config, DeployStage.ORCHESTRATOR) == "docker.io/me/orch:2.0.0"
+
+
+def test_the_single_cpu_stage_never_runs_the_gpu_build():
+    """A file that names the GPU image for single_cpu (as files did before single-cpu
+    existed) gets the ONNX Runtime build, which holds model.onnx."""
+    text = layout_text("single", True).replace('image = "single-cpu"', 'image = "single"', 1)
+    config = parse_config(text, Path("deploy.toml"))
+    assert stage_image(config, DeployStage.SINGLE_CPU).endswith("/single-cpu:1.0.0")
+    assert stage_image(config, DeployStage.SINGLE).endswith("/single:1.0.0")
+
+
+def test_single_with_smart_needs_the_model_its_orchestrator_tokenizes_with():
+    text = layout_text("single", True)
+    start = text.index("\n[stages.single.env]\n")
+    end = text.index("\n[stages.single_cpu]\n")
+    section = text[start:end]
+    text = text[:start] + section.replace('MODEL_REVISION = "main"\n', "", 1) + text[end:]
+    found = problems(text)
+    assert any(
+        p.startswith("stages.single.env.MODEL_REVISION: set it; in the single") for p in found
+    )

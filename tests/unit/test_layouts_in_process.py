@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from contracts import ErrorType, FieldError, RouteChoice, Stage, StageTiming, WorkerError
+from contracts import (
+    ErrorType,
+    FieldError,
+    InferenceTarget,
+    RouteChoice,
+    Stage,
+    StageTiming,
+    WorkerError,
+)
 from contracts.errors import InputRuleError
 from orchestrator.errors import (
     StageError,
@@ -23,6 +31,7 @@ from orchestrator.errors import (
 from orchestrator.in_process import CpuRecorder, InProcessStage, pooled
 from orchestrator.metrics import Metrics
 from orchestrator.pipeline import Pipeline
+from orchestrator.routing import InferenceRouter, RoutingPolicy
 from orchestrator.single_layout import SinglePipeline, error_from_wire, error_wire
 from orchestrator.stage_client import HealthReading
 from single_worker.job import classify_job
@@ -161,23 +170,34 @@ def test_the_all_stage_job_answers_as_classify_and_classify_batch():
     assert [r["classification"]["label"] for r in many["results"]] == ["POSITIVE", "NEGATIVE"]
     assert many["route"]["reason"] == "no_cpu_endpoint"
 
+    on_cpu = asyncio.run(
+        classify_job(pipeline, {"texts": ["fine one"], "route": "smart"}, InferenceTarget.CPU)
+    )
+    assert on_cpu["route"]["endpoint"] == "cpu" and on_cpu["route"]["reason"] == "requested"
+    on_gpu = asyncio.run(classify_job(pipeline, {"texts": ["fine one"], "route": "smart"}))
+    assert on_cpu["route"]["tokens"] == on_gpu["route"]["tokens"]
+    assert on_cpu["results"] == on_gpu["results"]
+
     refused = asyncio.run(classify_job(pipeline, {"texts": ["good", "refuse me"]}))
     read = error_from_wire(refused["error"])
     assert isinstance(read, StageRejectedInputError) and read.message == "Text is refused"
 
 
 class StandInSingleEndpoint:
-    """The all-stage endpoint run by classify_job over the stand-in stages."""
+    """The all-stage endpoint run by classify_job over the stand-in stages (or, given
+    `fails`, one that answers every job with that error)."""
 
-    stage = Stage.SINGLE
-    name = "single"
-
-    def __init__(self) -> None:
+    def __init__(self, stage: Stage = Stage.SINGLE, fails: StageError | None = None) -> None:
+        self.stage = stage
+        self.name = stage.value
         self.jobs: list[dict[str, Any]] = []
         self._pipeline = Pipeline(stages())
+        self._fails = fails
 
     async def run(self, job_input: dict[str, Any]) -> tuple[Any, StageTiming]:
         self.jobs.append(job_input)
+        if self._fails is not None:
+            raise self._fails
         job = {k: v for k, v in job_input.items() if k != "request_ids"}
         output = await classify_job(self._pipeline, job)
         if "error" in output:
@@ -213,6 +233,69 @@ def test_the_single_layout_sends_one_job_per_request_and_fails_requests_alone():
     assert isinstance(outcomes[1].error, StageRejectedInputError)
 
 
+def smart_single(cpu: StandInSingleEndpoint) -> tuple[SinglePipeline, StandInSingleEndpoint]:
+    """The single layout with its CPU twin; each stand-in text is 3 tokens, and requests of
+    at most 3 go to the CPU."""
+    gpu = StandInSingleEndpoint()
+    policy = RoutingPolicy(max_cpu_tokens=3, fallback_max_tokens=100, has_cpu=True)
+    tokens = stages()[Stage.PREPROCESS]
+    return SinglePipeline(gpu, router=InferenceRouter(gpu, cpu, policy), tokens=tokens), gpu
+
+
+def test_the_single_layouts_smart_route_sends_short_requests_to_the_cpu_twin():
+    cpu = StandInSingleEndpoint(Stage.SINGLE_CPU)
+    pipeline, gpu = smart_single(cpu)
+    smart, named = RouteChoice.SMART, RouteChoice.GPU
+    outcomes, _ = asyncio.run(
+        pipeline.classify_many(
+            [["good"], ["fine", "good"], ["good"], ["refuse me"]],
+            ["short", "long", "named", "refused"],
+            [smart, smart, named, smart],
+        )
+    )
+    short, long, gpu_named, refused = outcomes
+    assert [job["request_ids"] for job in cpu.jobs] == [["short"]]
+    assert sorted(job["request_ids"][0] for job in gpu.jobs) == ["long", "named"]
+    # Each endpoint runs the whole request on its own inference.
+    assert {job["route"] for job in cpu.jobs + gpu.jobs} == {"gpu"}
+    assert (short.route.endpoint, short.route.reason) == ("cpu", "short_text")
+    assert short.route.tokens == 3
+    assert (long.route.endpoint, long.route.reason) == ("gpu", "long_text")
+    assert gpu_named.route.reason == "requested"
+    # The timings and the bill name the hop that ran: the request's own job, in full.
+    assert Stage.SINGLE_CPU in short.timings and Stage.SINGLE not in short.timings
+    assert short.timings[Stage.INFERENCE].round_trip_ms > 0
+    assert short.shares == {Stage.SINGLE_CPU: 1.0}
+    assert Stage.SINGLE in long.timings and Stage.SINGLE_CPU not in long.timings
+    assert short.results[0].classification.label == "POSITIVE"
+    # Refused where the tokens are counted, as the all-stage job would refuse it.
+    assert isinstance(refused.error, StageRejectedInputError)
+
+
+def test_the_single_layouts_smart_route_falls_back_as_the_split_ones_does():
+    unreachable = StandInSingleEndpoint(
+        Stage.SINGLE_CPU, fails=StageUnavailableError(Stage.SINGLE_CPU, "gone")
+    )
+    pipeline, gpu = smart_single(unreachable)
+    outcomes, _ = asyncio.run(pipeline.classify_many([["good"]], ["a"], [RouteChoice.SMART]))
+    [outcome] = outcomes
+    assert outcome.error is None and len(unreachable.jobs) == len(gpu.jobs) == 1
+    assert (outcome.route.endpoint, outcome.route.reason) == ("gpu", "cpu_unreachable")
+    assert Stage.SINGLE in outcome.timings and Stage.SINGLE_CPU not in outcome.timings
+
+    # The caller's own choice is never swapped.
+    pipeline, gpu = smart_single(unreachable)
+    outcomes, _ = asyncio.run(pipeline.classify_many([["good"]], ["b"], [RouteChoice.CPU]))
+    assert isinstance(outcomes[0].error, StageUnavailableError) and gpu.jobs == []
+
+
+def test_the_cpu_twin_needs_the_tokens_counted():
+    gpu, cpu = StandInSingleEndpoint(), StandInSingleEndpoint(Stage.SINGLE_CPU)
+    router = InferenceRouter(gpu, cpu, RoutingPolicy(3, 3, has_cpu=True))
+    with pytest.raises(ValueError, match="tokens counted"):
+        SinglePipeline(gpu, router=router)
+
+
 def test_the_api_key_is_required_for_the_hosted_endpoints_the_layout_calls_only():
     from pydantic import ValidationError
 
@@ -220,6 +303,8 @@ def test_the_api_key_is_required_for_the_hosted_endpoints_the_layout_calls_only(
 
     with pytest.raises(ValidationError, match="because SINGLE_ENDPOINT names a hosted endpoint"):
         OrchestratorSettings(layout="single", single_endpoint="abc123")
+    with pytest.raises(ValidationError, match="because SINGLE_CPU_ENDPOINT names a hosted"):
+        OrchestratorSettings(layout="single", single_cpu_endpoint="abc123")
     # Endpoints a layout does not call need no key, and `inline` is no endpoint id.
     inline = OrchestratorSettings(
         layout="inline", preprocess_endpoint="abc123", cpu_inference_endpoint="inline"
