@@ -80,10 +80,24 @@ class LayoutRun:
         return sum(self.in_process_cpu_ms_per_request.values())
 
     @property
+    def own_ms_per_request(self) -> float:
+        """The orchestrator's CPU less the stages it ran in process."""
+        return self.cpu_ms_per_request["orchestrator"] - self.stages_ms_per_request
+
+    @property
     def own_ms_per_hop(self) -> float:
-        """The orchestrator's CPU less the stages it ran in process, per hop it made."""
-        own = self.cpu_ms_per_request["orchestrator"] - self.stages_ms_per_request
-        return own / self.hops
+        return self.own_ms_per_request / self.hops
+
+
+def marginal_hop_ms(runs: list[LayoutRun]) -> float | None:
+    """What one more hop costs the orchestrator, from two layouts of one run that differ in
+    hops (split's three, inline's one): the rest of its own CPU is paid once per request
+    (serving HTTP, checks, the answer), whatever the layout."""
+    by_layout = {run.layout: run for run in runs}
+    if "split" not in by_layout or "inline" not in by_layout:
+        return None
+    split, inline = by_layout["split"], by_layout["inline"]
+    return (split.own_ms_per_request - inline.own_ms_per_request) / (split.hops - inline.hops)
 
 
 def in_process_cpu_seconds(url: str) -> dict[str, float]:
@@ -215,6 +229,12 @@ def targets(naive: Baseline, limit: Baseline, runs: list[LayoutRun]) -> str:
                TARGET_OWN_MS_PER_HOP, False)
         for run in runs
     ]  # fmt: skip
+    hop_ms = marginal_hop_ms(runs)
+    if hop_ms is not None:
+        checks.append(
+            Target("orchestrator CPU ms per added hop (split-inline)", hop_ms,
+                   TARGET_OWN_MS_PER_HOP, False)
+        )  # fmt: skip
     return verdicts("Targets (issue 15: 2-core CPU)", checks)
 
 
@@ -239,6 +259,7 @@ def results(
             }
             for run in runs
         ],
+        "orchestrator_ms_per_added_hop": marginal_hop_ms(runs),
         "load_average_at_end": load_average(),
     }
 

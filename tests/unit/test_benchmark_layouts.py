@@ -2,7 +2,7 @@
 request, the stages' share of it, and its own CPU per hop."""
 
 from benchmarks.baselines import Baseline
-from benchmarks.layouts import LayoutRun, report, targets
+from benchmarks.layouts import LayoutRun, marginal_hop_ms, report, targets
 
 
 def run(layout: str, texts_per_s: float, orchestrator_ms: float, stages_ms: float) -> LayoutRun:
@@ -49,3 +49,13 @@ def test_the_targets_are_issue_15s_inline_ratios_and_every_layouts_own_cost():
     assert verdict["inline, concurrency 16: x naive"].endswith("met")
     assert verdict["inline: orchestrator own CPU ms per hop"].endswith("met")
     assert verdict["split: orchestrator own CPU ms per hop"].endswith("missed: 1.20x the target")
+
+
+def test_one_added_hop_is_priced_from_split_against_inline():
+    # Own CPU per request: split 3.6, inline 2.5 - 1.6 = 0.9; two hops more: 1.35 ms each.
+    runs = [run("split", 20.0, 3.6, 0.0), run("inline", 30.0, 2.5, 1.6)]
+    assert round(marginal_hop_ms(runs), 6) == 1.35
+    lines = targets(NAIVE, LIMIT, runs).splitlines()
+    [added] = [line for line in lines if line.startswith("orchestrator CPU ms per added hop")]
+    assert added.endswith("missed: 1.35x the target")
+    assert marginal_hop_ms(runs[:1]) is None
