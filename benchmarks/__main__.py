@@ -192,6 +192,8 @@ def main() -> None:
         limit.texts_per_s,
         f"{model.name}\n{machine.cores} cores, {machine.gpu or 'no GPU'}",
         args.out / "throughput.png",
+        {run.layout: run.texts_per_s for run in runs},
+        layouts.CONCURRENCY,
     )
     elapsed = time.perf_counter() - started
     results = {

@@ -33,6 +33,11 @@ def draw_from_results(results: dict, out: Path) -> Path:
         results["limit"]["texts_per_s"],
         title,
         out,
+        {
+            run["layout"]: run["texts_per_s"]
+            for run in results.get("layouts", {}).get("layouts", [])
+        },
+        results.get("layouts", {}).get("concurrency", 16),
     )
 
 
