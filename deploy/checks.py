@@ -19,10 +19,10 @@ from deploy.layouts import (
     LAYOUT_KEY,
     MODEL_KEYS,
     SINGLE_CPU_ENV,
-    TOKENIZES_FOR,
     WIRED_KEYS,
     deployed_stages,
     missing_stages,
+    tokenizing_model,
     unused_stages,
 )
 
@@ -222,7 +222,7 @@ def _check_model(config: DeployConfig, found: Findings) -> None:
     deployed = deployed_stages(config)
     stages = [s for s in MODEL_STAGES if s in deployed]
     layout = config.deployment.layout
-    tokenizes_for = TOKENIZES_FOR.get((layout, config.smart))
+    tokenizes_for = tokenizing_model(config)
     if tokenizes_for is not None and DeployStage.ORCHESTRATOR in deployed:
         model = config.stage(tokenizes_for).env
         for key in MODEL_KEYS:

@@ -49,22 +49,18 @@ _SMART_STAGE: dict[Layout, DeployStage | None] = {
     Layout.INLINE: None,
     Layout.SINGLE: DeployStage.SINGLE_CPU,
 }
-# The image each stage's usual image name stands for in a layout (and whether only with
-# smart). A full reference, or any other name, is used as written.
-_INLINE_ORCHESTRATOR = {"orchestrator": "orchestrator-inline"}
-_LAYOUT_IMAGES: dict[tuple[Layout, DeployStage, bool], dict[str, str]] = {
-    (Layout.INLINE, DeployStage.ORCHESTRATOR, False): _INLINE_ORCHESTRATOR,
-    (Layout.INLINE, DeployStage.ORCHESTRATOR, True): _INLINE_ORCHESTRATOR,
-    # It counts the short texts' tokens: tokenizers and the model's tokenizer.
-    (Layout.SINGLE, DeployStage.ORCHESTRATOR, True): _INLINE_ORCHESTRATOR,
-    (Layout.SINGLE, DeployStage.SINGLE_CPU, True): {"single": "single-cpu"},
-}
-# The stage whose model the orchestrator tokenizes with, in the layouts where it does.
-TOKENIZES_FOR: dict[tuple[Layout, bool], DeployStage] = {
+# The stage whose model the orchestrator tokenizes with, by layout and smart, where it does
+# (inline: preprocess; single with smart: the token count that picks the endpoint).
+_TOKENIZES_FOR: dict[tuple[Layout, bool], DeployStage] = {
     (Layout.INLINE, False): DeployStage.INFERENCE,
     (Layout.INLINE, True): DeployStage.INFERENCE,
     (Layout.SINGLE, True): DeployStage.SINGLE,
 }
+# The image a stage's usual image name stands for where it must hold more: an orchestrator
+# that tokenizes, and the all-stage CPU twin. A full reference, or any other name, is used
+# as written.
+_TOKENIZING_ORCHESTRATOR = {"orchestrator": "orchestrator-inline"}
+_SINGLE_CPU_IMAGE = {"single": "single-cpu"}
 # Deployed when the file lists it.
 _OPTIONAL: dict[Layout, tuple[DeployStage, ...]] = {Layout.SINGLE: (DeployStage.ORCHESTRATOR,)}
 # The endpoints the orchestrator calls in each layout.
@@ -112,13 +108,22 @@ def describe_layout(config: DeployConfig) -> str:
 
 def stage_image(config: DeployConfig, stage: DeployStage) -> str:
     """The image reference the stage's template runs in this layout."""
-    names = _LAYOUT_IMAGES.get((config.deployment.layout, stage, config.smart), {})
+    names: dict[str, str] = {}
+    if stage is DeployStage.SINGLE_CPU:
+        names = _SINGLE_CPU_IMAGE
+    elif stage is DeployStage.ORCHESTRATOR and tokenizing_model(config) is not None:
+        names = _TOKENIZING_ORCHESTRATOR
     return config.image(stage, names.get(config.stage(stage).image))
+
+
+def tokenizing_model(config: DeployConfig) -> DeployStage | None:
+    """The stage whose model the orchestrator tokenizes with, if it tokenizes."""
+    return _TOKENIZES_FOR.get((config.deployment.layout, config.smart))
 
 
 def orchestrator_wiring(config: DeployConfig, endpoint_ids: dict[DeployStage, str]) -> dict:
     """The orchestrator's layout and the endpoints it calls: each deployed one's id, empty
-    for one left out; where it tokenizes, the model it tokenizes with (TOKENIZES_FOR)."""
+    for one left out; where it tokenizes, the model it tokenizes with (_TOKENIZES_FOR)."""
     layout = config.deployment.layout
     deployed = deployed_stages(config)
     env = {LAYOUT_KEY: layout.value}
@@ -126,7 +131,7 @@ def orchestrator_wiring(config: DeployConfig, endpoint_ids: dict[DeployStage, st
         env[WIRED_KEYS[stage]] = endpoint_ids[stage] if stage in deployed else ""
     if layout is Layout.INLINE and config.smart:
         env[WIRED_KEYS[DeployStage.INFERENCE_CPU]] = IN_PROCESS
-    if (model_stage := TOKENIZES_FOR.get((layout, bool(config.smart)))) is not None:
+    if (model_stage := tokenizing_model(config)) is not None:
         model = config.stage(model_stage).env
         env |= {key: model[key] for key in MODEL_KEYS if key in model}
     return env

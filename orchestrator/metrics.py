@@ -103,7 +103,8 @@ class Metrics:
         self.in_process_cpu = Counter(
             "orchestrator_in_process_cpu_seconds",
             "CPU time of the stage calls this process ran itself (LAYOUT=inline: preprocess, "
-            "postprocess), by stage: each call's thread CPU time on the in-process pool",
+            "postprocess; LAYOUT=single with SINGLE_CPU_ENDPOINT: preprocess, to count tokens), "
+            "by stage: each call's thread CPU time on the in-process pool",
             ["stage"],
             registry=r,
         )

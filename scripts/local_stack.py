@@ -4,7 +4,7 @@ Used by `make run` and by the end-to-end tests, so both exercise the same start-
 each worker is `python handler.py --rp_serve_api` in its own folder, exactly as Runpod's
 local test mode documents, and the orchestrator is `python -m orchestrator`. The fourth
 worker is the inference worker again, on ONNX Runtime: /classify-smart's CPU endpoint; in
-LAYOUT=single, the all-stage worker on ONNX Runtime is (single_cpu).
+LAYOUT=single, the all-stage worker on ONNX Runtime (single_cpu) is.
 """
 
 import os
