@@ -3,8 +3,8 @@
 Used by `make run` and by the end-to-end tests, so both exercise the same start-up path:
 each worker is `python handler.py --rp_serve_api` in its own folder, exactly as Runpod's
 local test mode documents, and the orchestrator is `python -m orchestrator`. The fourth
-worker is the inference worker again, on ONNX Runtime: /classify-smart's CPU endpoint; in
-LAYOUT=single, the all-stage worker on ONNX Runtime (single_cpu) is.
+worker is the inference worker again, on ONNX Runtime: /classify-smart's CPU endpoint. In
+LAYOUT=single that endpoint is the all-stage worker on ONNX Runtime (single_cpu).
 """
 
 import os
